@@ -51,46 +51,131 @@ const MAX_ENTRIES: usize = 1_000_000;
 /// image (and entry) involved so messages stand on their own.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// An I/O error on the image file (or an extraction target).
     #[error("{path}: {op}: {source}")]
     Io {
+        /// The file involved.
         path: PathBuf,
+        /// What we were doing.
         op: &'static str,
+        /// The underlying error.
         #[source]
         source: io::Error,
     },
+    /// The reader passed to [`Writer::add_file`] failed.
     #[error("{path}: reading input for {name:?}: {source}")]
     Input {
+        /// The image being written.
         path: PathBuf,
+        /// The entry whose data was being read.
         name: String,
+        /// The reader's error.
         #[source]
         source: io::Error,
     },
+    /// libsquashfs reported a failure while writing.
     #[error("{path}: squashfs: {message}")]
-    Library { path: PathBuf, message: String },
+    Library {
+        /// The image being written.
+        path: PathBuf,
+        /// The failed operation and libsquashfs's error.
+        message: String,
+    },
+    /// [`Options`] out of range (block size, compression level).
     #[error("{path}: invalid options: {message}")]
-    InvalidOptions { path: PathBuf, message: String },
+    InvalidOptions {
+        /// The image that was to be written.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// A name that is not a single, plain path component (or, when reading,
+    /// a path with empty, `.` or `..` components).
     #[error("{path}: invalid entry name {name:?}: {reason}")]
-    InvalidName { path: PathBuf, name: String, reason: &'static str },
+    InvalidName {
+        /// The image.
+        path: PathBuf,
+        /// The offending name.
+        name: String,
+        /// Why it is refused.
+        reason: &'static str,
+    },
+    /// [`Writer::add_file`] was given a name twice.
     #[error("{path}: duplicate entry {name:?}")]
-    Duplicate { path: PathBuf, name: String },
+    Duplicate {
+        /// The image being written.
+        path: PathBuf,
+        /// The repeated name.
+        name: String,
+    },
+    /// No such entry in the image.
     #[error("{path}: no entry {name:?} in image")]
-    NotFound { path: PathBuf, name: String },
+    NotFound {
+        /// The image.
+        path: PathBuf,
+        /// The name looked up.
+        name: String,
+    },
+    /// The entry exists but is not a regular file.
     #[error("{path}: {name:?} is not a regular file")]
-    NotAFile { path: PathBuf, name: String },
+    NotAFile {
+        /// The image.
+        path: PathBuf,
+        /// The entry.
+        name: String,
+    },
+    /// [`Image::read_file`] found a file larger than allowed.
     #[error("{path}: {name:?} is {size} bytes, more than the allowed {max}")]
-    TooLarge { path: PathBuf, name: String, size: u64, max: u64 },
+    TooLarge {
+        /// The image.
+        path: PathBuf,
+        /// The entry.
+        name: String,
+        /// Its size.
+        size: u64,
+        /// The limit given.
+        max: u64,
+    },
+    /// The superblock claims more bytes than the file (or the limit) holds.
     #[error("{path}: squashfs image claims {bytes_used} bytes but only {limit} are available (truncated?)")]
-    Truncated { path: PathBuf, bytes_used: u64, limit: u64 },
+    Truncated {
+        /// The image.
+        path: PathBuf,
+        /// The superblock's `bytes_used`.
+        bytes_used: u64,
+        /// What is available.
+        limit: u64,
+    },
+    /// Not a squashfs image, or a damaged one.
     #[error("{path}: image is malformed: {message}")]
-    Malformed { path: PathBuf, message: String },
+    Malformed {
+        /// The image.
+        path: PathBuf,
+        /// What libsquashfs (or our checks) found.
+        message: String,
+    },
+    /// [`Image::extract_all`] met a symlink, device, fifo or socket.
     #[error("{path}: entry {name:?} is a {kind}, only regular files and directories can be extracted")]
-    UnsupportedEntry { path: PathBuf, name: String, kind: EntryKind },
+    UnsupportedEntry {
+        /// The image.
+        path: PathBuf,
+        /// The entry (relative path).
+        name: String,
+        /// What it is.
+        kind: EntryKind,
+    },
+    /// [`Image::extract_all`] needs an existing, empty directory.
     #[error("{path}: extraction target must be an existing empty directory")]
-    DestinationNotEmpty { path: PathBuf },
+    DestinationNotEmpty {
+        /// The directory given.
+        path: PathBuf,
+    },
+    /// [`Compressor::from_str`] got an unknown name.
     #[error("unknown squashfs compressor {0:?} (expected gzip, zstd or xz)")]
     UnknownCompressor(String),
 }
 
+/// Result with this module's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 fn lib_err(path: &Path, e: ffi::SqfsError) -> Error {
@@ -108,10 +193,13 @@ fn io_err<'a>(path: &'a Path, op: &'static str) -> impl FnOnce(io::Error) -> Err
 /// into Debian's libsquashfs and supported by the Linux kernel and RAUC.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Compressor {
-    /// What `rauc bundle` uses; the default.
+    /// What `rauc bundle` uses; the default. Data blocks are deflated with
+    /// zlib-rs (see the module documentation), metadata likewise.
     #[default]
     Gzip,
+    /// Zstandard (libsquashfs default level 15): faster to decompress.
     Zstd,
+    /// XZ/LZMA2 (default level 6): smallest, slowest.
     Xz,
 }
 
@@ -133,6 +221,7 @@ impl Compressor {
         }
     }
 
+    /// The name used by mksquashfs and [`FromStr`] (`"gzip"`, ...).
     pub fn name(self) -> &'static str {
         match self {
             Compressor::Gzip => "gzip",
@@ -165,6 +254,7 @@ impl FromStr for Compressor {
 /// library default level (9, like mksquashfs) with 128 KiB blocks.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Options {
+    /// Compression algorithm.
     pub compressor: Compressor,
     /// `None` uses the compressor's default (gzip 9, zstd 15, xz 6).
     pub level: Option<u32>,
@@ -331,8 +421,11 @@ impl Writer {
 /// What an [`Entry`] is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EntryKind {
+    /// Regular file.
     File,
+    /// Directory.
     Dir,
+    /// Symbolic link.
     Symlink,
     /// Devices, fifos, sockets.
     Other,
@@ -356,6 +449,7 @@ pub struct Entry {
     pub name: String,
     /// File size for regular files, target length for symlinks, else 0.
     pub size: u64,
+    /// What the entry is.
     pub kind: EntryKind,
     /// Permission bits (`0o7777` at most; the type is in `kind`).
     pub mode: u32,
@@ -628,8 +722,11 @@ mod tests {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
+    /// (name, contents, mode) of files to put in a test image.
+    type Files = Vec<(&'static str, Vec<u8>, u32)>;
+
     /// A file of several blocks with a tail fragment, a small file, a script.
-    fn sample() -> Vec<(&'static str, Vec<u8>, u32)> {
+    fn sample() -> Files {
         let mut big = noise(3 * 131072, 7);
         big.extend(text(131072 + 1234));
         vec![
@@ -639,7 +736,7 @@ mod tests {
         ]
     }
 
-    fn build_sample(path: &Path, opts: &Options) -> (u64, Vec<(&'static str, Vec<u8>, u32)>) {
+    fn build_sample(path: &Path, opts: &Options) -> (u64, Files) {
         let files = sample();
         let refs: Vec<(&str, &[u8], u32)> = files.iter().map(|(n, d, m)| (*n, d.as_slice(), *m)).collect();
         (build(path, opts, &refs), files)

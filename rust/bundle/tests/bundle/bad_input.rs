@@ -2,7 +2,7 @@
 //! and nothing is left half-written.
 
 use crate::helpers::*;
-use crate::pki::Pki;
+use ota_testkit::pki::Pki;
 use ota_bundle::{squashfs, Bundle, CheckTime, Error, Format, Keyring, NoProgress, Purpose, Signer};
 use std::path::{Path, PathBuf};
 
@@ -121,7 +121,7 @@ fn wrong_keyring() {
     assert!(e.contains("keyring"), "{e}");
 }
 
-fn signed_by(id: &crate::pki::Identity, pki: &Pki, format: Format, with_inter: bool) -> (tempfile::TempDir, PathBuf) {
+fn signed_by(id: &ota_testkit::pki::Identity, pki: &Pki, format: Format, with_inter: bool) -> (tempfile::TempDir, PathBuf) {
     let inter = if with_inter { vec![pki.inter.cert_path.clone()] } else { vec![] };
     let s = Signer::load(id.cert(), id.key(), &inter).unwrap();
     let c = content(format, "");

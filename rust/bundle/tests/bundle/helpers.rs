@@ -1,4 +1,4 @@
-use crate::pki::{Identity, Pki};
+use ota_testkit::pki::{Identity, Pki};
 use ota_bundle::{Bundle, BundleInfo, Content, CreateOptions, Format, Keyring, NoProgress, Purpose, Signer, VerifyOptions};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -27,29 +27,7 @@ pub fn run_ok(cmd: &mut Command) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-/// Deterministic pseudo-random bytes (xorshift), so images compress like
-/// real data but tests need no RNG crate.
-pub fn noise(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x >> 24) as u8
-        })
-        .collect()
-}
-
-/// A root filesystem image: some incompressible data, some text, zeros.
-pub fn image(len: usize, seed: u64) -> Vec<u8> {
-    assert_eq!(len % 4096, 0);
-    let mut v = noise(len / 4, seed);
-    let text = "the quick brown fox jumps over the lazy dog\n".repeat(len / 4 / 44 + 1);
-    v.extend_from_slice(&text.as_bytes()[..len / 4]);
-    v.resize(len, 0);
-    v
-}
+pub use ota_testkit::data::{image, noise};
 
 pub struct ContentDir {
     pub dir: tempfile::TempDir,

@@ -2,7 +2,7 @@
 //! its bundles with the same result, and our hash tree is `veritysetup`'s.
 
 use crate::helpers::*;
-use crate::pki::Pki;
+use ota_testkit::pki::Pki;
 use ota_bundle::{Bundle, Format, NoProgress};
 use std::path::Path;
 use std::process::Command;

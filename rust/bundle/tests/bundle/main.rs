@@ -4,7 +4,6 @@
 //! `ci/test` installs them; a missing tool fails the test with its name.
 
 mod helpers;
-mod pki;
 
 mod bad_input;
 mod interop;

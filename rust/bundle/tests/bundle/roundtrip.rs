@@ -1,7 +1,7 @@
 //! Bundles made by this crate read back with everything intact.
 
 use crate::helpers::*;
-use crate::pki::Pki;
+use ota_testkit::pki::Pki;
 use ota_bundle::{Bundle, Format, NoProgress};
 
 fn round_trip(format: Format, ec: bool) {

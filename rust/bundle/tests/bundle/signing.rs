@@ -2,7 +2,7 @@
 //! on a PKCS#11 token.
 
 use crate::helpers::*;
-use crate::pki::Pki;
+use ota_testkit::pki::Pki;
 use ota_bundle::{Bundle, Format, NoProgress, Signer};
 use std::process::Command;
 
