@@ -29,7 +29,11 @@ fn parse_image(spec: &str, adaptive: bool) -> Result<(Image, PathBuf)> {
             slotclass: class.into(),
             variant,
             filename: Some(name),
-            adaptive: if adaptive { vec!["block-hash-index".into()] } else { vec![] },
+            adaptive: if adaptive {
+                vec!["block-hash-index".into()]
+            } else {
+                vec![]
+            },
             ..Image::default()
         },
         path,
@@ -39,9 +43,15 @@ fn parse_image(spec: &str, adaptive: bool) -> Result<(Image, PathBuf)> {
 pub(crate) fn run(a: CreateArgs, progress: &mut dyn Progress) -> Result<()> {
     let (content, output) = if a.image.is_empty() {
         if a.paths.len() != 2 {
-            return Err(UsageError("expected CONTENT_DIR OUTPUT (or --image ... OUTPUT)".into()).into());
+            return Err(
+                UsageError("expected CONTENT_DIR OUTPUT (or --image ... OUTPUT)".into()).into(),
+            );
         }
-        if a.compatible.is_some() || a.bundle_version.is_some() || a.description.is_some() || a.build.is_some() {
+        if a.compatible.is_some()
+            || a.bundle_version.is_some()
+            || a.description.is_some()
+            || a.build.is_some()
+        {
             return Err(UsageError(
                 "--compatible/--version/--description/--build go with --image; a content directory has its own manifest".into(),
             )
@@ -73,7 +83,10 @@ pub(crate) fn run(a: CreateArgs, progress: &mut dyn Progress) -> Result<()> {
             let name = img.filename.clone().unwrap_or_default();
             match files.iter().find(|(n, _)| *n == name) {
                 Some((_, p)) if *p != path => {
-                    return Err(UsageError(format!("two different --image files are both called {name}")).into())
+                    return Err(UsageError(format!(
+                        "two different --image files are both called {name}"
+                    ))
+                    .into())
                 }
                 Some(_) => {}
                 None => files.push((name, path)),
@@ -82,9 +95,13 @@ pub(crate) fn run(a: CreateArgs, progress: &mut dyn Progress) -> Result<()> {
         }
         (Content::from_parts(manifest, files)?, a.paths[0].clone())
     };
-    let signer = Signer::load(&a.sign.cert, &a.sign.key, &a.sign.intermediate).context("loading the signing key")?;
+    let signer = Signer::load(&a.sign.cert, &a.sign.key, &a.sign.intermediate)
+        .context("loading the signing key")?;
     for c in signer.expiring_within(30 * 86_400) {
-        eprintln!("bundle-tool: warning: certificate '{}' expires {}", c.subject, c.not_after);
+        eprintln!(
+            "bundle-tool: warning: certificate '{}' expires {}",
+            c.subject, c.not_after
+        );
     }
     let verify = match &a.keyring {
         Some(k) => {

@@ -9,6 +9,10 @@ pub(crate) fn run(a: ExtractArgs, progress: &mut dyn Progress) -> Result<()> {
     let mut b = super::open(&a.bundle)?;
     b.extract(&opts, &a.dir, progress)
         .with_context(|| format!("extracting {} to {}", a.bundle.display(), a.dir.display()))?;
-    eprintln!("bundle-tool: extracted {} to {}", a.bundle.display(), a.dir.display());
+    eprintln!(
+        "bundle-tool: extracted {} to {}",
+        a.bundle.display(),
+        a.dir.display()
+    );
     Ok(())
 }

@@ -29,7 +29,11 @@ pub(crate) fn verify(a: VerifyArgs, progress: &mut dyn Progress) -> Result<()> {
         if info.images_checked {
             checked.push("images");
         }
-        println!("{}: OK ({} checked)", a.bundle.display(), checked.join(", "));
+        println!(
+            "{}: OK ({} checked)",
+            a.bundle.display(),
+            checked.join(", ")
+        );
         Ok(())
     } else {
         print(&info, a.output_format)
@@ -77,17 +81,31 @@ fn opt(v: &Option<String>) -> &str {
 pub fn readable(info: &BundleInfo) -> String {
     let m = &info.manifest;
     let mut s = String::new();
-    let hooks = m.hooks.as_ref().map(|h| h.hooks.join(" ")).unwrap_or_default();
+    let hooks = m
+        .hooks
+        .as_ref()
+        .map(|h| h.hooks.join(" "))
+        .unwrap_or_default();
     s += &format!("Compatible: \t'{}'\n", m.update.compatible);
     s += &format!("Version:    \t'{}'\n", opt(&m.update.version));
     s += &format!("Description:\t'{}'\n", opt(&m.update.description));
     s += &format!("Build:      \t'{}'\n", opt(&m.update.build));
     s += &format!("Hooks:      \t'{hooks}'\n");
     s += &format!("Bundle Format: \t{}\n", m.bundle.format);
-    if let (Some(h), Some(salt), Some(size)) = (&m.bundle.verity_hash, &m.bundle.verity_salt, m.bundle.verity_size) {
-        s += &format!("  Verity Salt: \t'{salt}'\n  Verity Hash: \t'{h}'\n  Verity Size: \t{size}\n");
+    if let (Some(h), Some(salt), Some(size)) = (
+        &m.bundle.verity_hash,
+        &m.bundle.verity_salt,
+        m.bundle.verity_size,
+    ) {
+        s += &format!(
+            "  Verity Salt: \t'{salt}'\n  Verity Hash: \t'{h}'\n  Verity Size: \t{size}\n"
+        );
     }
-    s += &format!("\n{} Image{}:\n", m.images.len(), if m.images.len() == 1 { "" } else { "s" });
+    s += &format!(
+        "\n{} Image{}:\n",
+        m.images.len(),
+        if m.images.len() == 1 { "" } else { "s" }
+    );
     for i in &m.images {
         s += &format!("  [{}]\n", i.slotclass);
         if let Some(v) = &i.variant {
@@ -95,7 +113,10 @@ pub fn readable(info: &BundleInfo) -> String {
         }
         s += &format!("\tFilename:  {}\n", i.filename.as_deref().unwrap_or(""));
         s += &format!("\tChecksum:  {}\n", i.sha256.as_deref().unwrap_or(""));
-        s += &format!("\tSize:      {}\n", i.size.map(|v| v.to_string()).unwrap_or_default());
+        s += &format!(
+            "\tSize:      {}\n",
+            i.size.map(|v| v.to_string()).unwrap_or_default()
+        );
         s += &format!("\tHooks:     {}\n", i.hooks.join(" "));
         if !i.adaptive.is_empty() {
             s += &format!("\tAdaptive:  {}\n", i.adaptive.join(" "));
@@ -103,7 +124,11 @@ pub fn readable(info: &BundleInfo) -> String {
     }
     s += &format!(
         "\nCertificate Chain{}:\n",
-        if info.signature.verified { "" } else { " (NOT VERIFIED: embedded certificates)" }
+        if info.signature.verified {
+            ""
+        } else {
+            " (NOT VERIFIED: embedded certificates)"
+        }
     );
     for (n, c) in info.signature.chain.iter().enumerate() {
         s += &format!(
@@ -120,6 +145,8 @@ fn print(info: &BundleInfo, format: OutputFormat) -> Result<()> {
         OutputFormat::Json => format!("{}\n", to_json(info)),
         OutputFormat::JsonPretty => format!("{}\n", serde_json::to_string_pretty(&to_json(info))?),
     };
-    std::io::stdout().write_all(text.as_bytes()).context("writing to stdout")?;
+    std::io::stdout()
+        .write_all(text.as_bytes())
+        .context("writing to stdout")?;
     Ok(())
 }

@@ -34,12 +34,17 @@ pub(crate) fn purpose(p: PurposeArg) -> Purpose {
 }
 
 /// Builds verification options; `None` when verification is switched off.
-pub(crate) fn verify_options(flags: &VerifyFlags, no_verify: bool) -> Result<Option<VerifyOptions>> {
+pub(crate) fn verify_options(
+    flags: &VerifyFlags,
+    no_verify: bool,
+) -> Result<Option<VerifyOptions>> {
     if no_verify {
         return Ok(None);
     }
     let path = flags.keyring.as_ref().ok_or_else(|| {
-        UsageError("no keyring given: pass --keyring FILE|DIR (or --no-verify where offered)".into())
+        UsageError(
+            "no keyring given: pass --keyring FILE|DIR (or --no-verify where offered)".into(),
+        )
     })?;
     let keyring = Keyring::load(path)?;
     let mut o = VerifyOptions::new(keyring);

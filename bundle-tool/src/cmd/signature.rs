@@ -10,11 +10,16 @@ use std::io::Write;
 
 pub(crate) fn resign(a: ResignArgs, progress: &mut dyn Progress) -> Result<()> {
     let opts = super::verify_options(&a.verify, a.no_verify)?;
-    let signer = Signer::load(&a.sign.cert, &a.sign.key, &a.sign.intermediate).context("loading the signing key")?;
+    let signer = Signer::load(&a.sign.cert, &a.sign.key, &a.sign.intermediate)
+        .context("loading the signing key")?;
     let mut b = super::open(&a.input)?;
     ota_bundle::resign(&mut b, opts.as_ref(), &signer, &a.output, progress)
         .with_context(|| format!("re-signing {} to {}", a.input.display(), a.output.display()))?;
-    eprintln!("bundle-tool: wrote {} signed by '{}'", a.output.display(), subject(&signer));
+    eprintln!(
+        "bundle-tool: wrote {} signed by '{}'",
+        a.output.display(),
+        subject(&signer)
+    );
     Ok(())
 }
 
@@ -37,7 +42,8 @@ pub(crate) fn extract(a: ExtractSignatureArgs, progress: &mut dyn Progress) -> R
 
 pub(crate) fn replace(a: ReplaceSignatureArgs, progress: &mut dyn Progress) -> Result<()> {
     let opts = super::verify_options(&a.verify, a.no_verify)?;
-    let sig = std::fs::read(&a.signature).with_context(|| format!("reading {}", a.signature.display()))?;
+    let sig = std::fs::read(&a.signature)
+        .with_context(|| format!("reading {}", a.signature.display()))?;
     let mut b = super::open(&a.input)?;
     ota_bundle::replace_signature(&mut b, &sig, opts.as_ref(), &a.output, progress)
         .with_context(|| format!("replacing the signature of {}", a.input.display()))?;

@@ -13,7 +13,10 @@ struct Env {
 
 impl Env {
     fn new() -> Env {
-        let env = Env { pki: Pki::new(), dir: tempfile::tempdir().unwrap() };
+        let env = Env {
+            pki: Pki::new(),
+            dir: tempfile::tempdir().unwrap(),
+        };
         let c = env.p("content");
         std::fs::create_dir(&c).unwrap();
         std::fs::write(c.join("rootfs.img"), image(256 * 4096, 1)).unwrap();
@@ -52,7 +55,11 @@ fn tool(args: &[&str]) -> Output {
 }
 
 fn ok(out: Output) -> String {
-    assert!(out.status.success(), "failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stdout).unwrap()
 }
 
@@ -72,10 +79,18 @@ fn create_info_verify_extract() {
     let text = ok(tool(&["info", &env.keyring(), b.to_str().unwrap()]));
     assert!(text.contains("Compatible: \t'Test Device'"), "{text}");
     assert!(text.contains("Bundle Format: \tverity"), "{text}");
-    assert!(text.contains("Subject: O = Test Org, CN = Test Development Signer"), "{text}");
+    assert!(
+        text.contains("Subject: O = Test Org, CN = Test Development Signer"),
+        "{text}"
+    );
 
-    let json: serde_json::Value =
-        serde_json::from_str(&ok(tool(&["info", "--output-format=json", &env.keyring(), b.to_str().unwrap()]))).unwrap();
+    let json: serde_json::Value = serde_json::from_str(&ok(tool(&[
+        "info",
+        "--output-format=json",
+        &env.keyring(),
+        b.to_str().unwrap(),
+    ])))
+    .unwrap();
     assert_eq!(json["version"], "3.1.0");
     assert_eq!(json["format"], "verity");
     assert_eq!(json["signature"]["verified"], true);
@@ -90,16 +105,37 @@ fn create_info_verify_extract() {
         ),
     )
     .unwrap();
-    let rauc = Command::new("rauc").arg(format!("--conf={}", conf.display())).args(["info", "--output-format=json"]).arg(&b).output().unwrap();
+    let rauc = Command::new("rauc")
+        .arg(format!("--conf={}", conf.display()))
+        .args(["info", "--output-format=json"])
+        .arg(&b)
+        .output()
+        .unwrap();
     let theirs: serde_json::Value = serde_json::from_str(&ok(rauc)).unwrap();
     for (k, v) in theirs.as_object().unwrap() {
         assert_eq!(&json[k], v, "field {k}");
     }
 
-    let v = ok(tool(&["verify", "--check-images", &env.keyring(), b.to_str().unwrap()]));
-    assert!(v.contains("OK (signature, verity hash tree, images checked)"), "{v}");
-    ok(tool(&["extract", &env.keyring(), b.to_str().unwrap(), env.p("x").to_str().unwrap()]));
-    assert_eq!(std::fs::read(env.p("x/rootfs.img")).unwrap(), image(256 * 4096, 1));
+    let v = ok(tool(&[
+        "verify",
+        "--check-images",
+        &env.keyring(),
+        b.to_str().unwrap(),
+    ]));
+    assert!(
+        v.contains("OK (signature, verity hash tree, images checked)"),
+        "{v}"
+    );
+    ok(tool(&[
+        "extract",
+        &env.keyring(),
+        b.to_str().unwrap(),
+        env.p("x").to_str().unwrap(),
+    ]));
+    assert_eq!(
+        std::fs::read(env.p("x/rootfs.img")).unwrap(),
+        image(256 * 4096, 1)
+    );
 }
 
 #[test]
@@ -126,7 +162,10 @@ fn create_from_image_flags() {
     ])))
     .unwrap();
     assert_eq!(json["version"], "4.0.0");
-    assert_eq!(json["images"][0]["rootfs"]["adaptive"][0], "block-hash-index");
+    assert_eq!(
+        json["images"][0]["rootfs"]["adaptive"][0],
+        "block-hash-index"
+    );
 }
 
 #[test]
@@ -143,7 +182,10 @@ fn resign_and_signature_exchange() {
         v
     };
     let mut args = vec!["resign".to_string(), env.keyring()];
-    args.extend(rel(&[env.p("dev.raucb").to_str().unwrap(), env.p("rel.raucb").to_str().unwrap()]));
+    args.extend(rel(&[
+        env.p("dev.raucb").to_str().unwrap(),
+        env.p("rel.raucb").to_str().unwrap(),
+    ]));
     ok(tool(&args.iter().map(String::as_str).collect::<Vec<_>>()));
     let json: serde_json::Value = serde_json::from_str(&ok(tool(&[
         "info",
@@ -152,9 +194,17 @@ fn resign_and_signature_exchange() {
         env.p("rel.raucb").to_str().unwrap(),
     ])))
     .unwrap();
-    assert!(json["signature"]["chain"][0]["subject"].as_str().unwrap().contains("Release"));
+    assert!(json["signature"]["chain"][0]["subject"]
+        .as_str()
+        .unwrap()
+        .contains("Release"));
 
-    ok(tool(&["extract-signature", &env.keyring(), env.p("rel.raucb").to_str().unwrap(), env.p("rel.sig").to_str().unwrap()]));
+    ok(tool(&[
+        "extract-signature",
+        &env.keyring(),
+        env.p("rel.raucb").to_str().unwrap(),
+        env.p("rel.sig").to_str().unwrap(),
+    ]));
     ok(tool(&[
         "replace-signature",
         &env.keyring(),
@@ -162,7 +212,10 @@ fn resign_and_signature_exchange() {
         env.p("rel.sig").to_str().unwrap(),
         env.p("rel2.raucb").to_str().unwrap(),
     ]));
-    assert_eq!(std::fs::read(env.p("rel.raucb")).unwrap(), std::fs::read(env.p("rel2.raucb")).unwrap());
+    assert_eq!(
+        std::fs::read(env.p("rel.raucb")).unwrap(),
+        std::fs::read(env.p("rel2.raucb")).unwrap()
+    );
 }
 
 fn corrupt(path: &Path, at: usize) {
@@ -183,7 +236,11 @@ fn exit_codes() {
     assert!(stderr(&out).contains("already exists"));
     assert_eq!(std::fs::read(&b).unwrap(), before);
     // 3: missing file.
-    let out = tool(&["info", &env.keyring(), env.p("nope.raucb").to_str().unwrap()]);
+    let out = tool(&[
+        "info",
+        &env.keyring(),
+        env.p("nope.raucb").to_str().unwrap(),
+    ]);
     assert_eq!(code(&out), 3, "{}", stderr(&out));
     assert!(stderr(&out).contains("nope.raucb"));
     // 2: usage.
@@ -195,10 +252,23 @@ fn exit_codes() {
     corrupt(&b, 5000);
     let out = tool(&["verify", &env.keyring(), b.to_str().unwrap()]);
     assert_eq!(code(&out), 1, "{}", stderr(&out));
-    assert!(stderr(&out).contains("payload is corrupted"), "{}", stderr(&out));
-    let out = tool(&["info", "--keyring", env.pki.other_root.cert(), b.to_str().unwrap()]);
+    assert!(
+        stderr(&out).contains("payload is corrupted"),
+        "{}",
+        stderr(&out)
+    );
+    let out = tool(&[
+        "info",
+        "--keyring",
+        env.pki.other_root.cert(),
+        b.to_str().unwrap(),
+    ]);
     assert_eq!(code(&out), 1);
-    assert!(stderr(&out).contains("unable to get local issuer certificate"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("unable to get local issuer certificate"),
+        "{}",
+        stderr(&out)
+    );
     // --no-verify still shows it, and says so.
     let text = ok(tool(&["info", "--no-verify", b.to_str().unwrap()]));
     assert!(text.contains("NOT VERIFIED"), "{text}");

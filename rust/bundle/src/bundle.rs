@@ -79,13 +79,17 @@ impl Bundle {
     /// Opens `path` and reads the trailer and signature, rejecting sizes RAUC
     /// rejects. Nothing is verified yet.
     pub fn open(path: &Path) -> Result<Bundle> {
-        let mut file = File::open(path).map_err(|e| Error::io(format!("opening {}", path.display()), e))?;
+        let mut file =
+            File::open(path).map_err(|e| Error::io(format!("opening {}", path.display()), e))?;
         let file_size = file
             .metadata()
             .map_err(|e| Error::io(format!("reading {}", path.display()), e))?
             .len();
         if file_size < 8 {
-            return Err(not_a_bundle(path, format!("file is only {file_size} bytes, too short for a bundle")));
+            return Err(not_a_bundle(
+                path,
+                format!("file is only {file_size} bytes, too short for a bundle"),
+            ));
         }
         let mut trailer = [0u8; 8];
         file.seek(SeekFrom::Start(file_size - 8))
@@ -102,7 +106,10 @@ impl Bundle {
             ));
         }
         if sig_size > MAX_SIGNATURE_SIZE {
-            return Err(not_a_bundle(path, format!("signature size {sig_size} exceeds 64 KiB")));
+            return Err(not_a_bundle(
+                path,
+                format!("signature size {sig_size} exceeds 64 KiB"),
+            ));
         }
         let payload_size = file_size - 8 - sig_size;
         if payload_size == 0 {
@@ -159,14 +166,22 @@ impl Bundle {
     }
 
     fn inner_manifest(&self, squashfs_size: u64) -> Result<Manifest> {
-        let text = self.squashfs(squashfs_size)?.read_file(MANIFEST_NAME, MAX_MANIFEST)?;
-        Manifest::parse(&text).map_err(|e| Error::manifest(format!("{} in {}", MANIFEST_NAME, self.path.display()), e))
+        let text = self
+            .squashfs(squashfs_size)?
+            .read_file(MANIFEST_NAME, MAX_MANIFEST)?;
+        Manifest::parse(&text).map_err(|e| {
+            Error::manifest(format!("{} in {}", MANIFEST_NAME, self.path.display()), e)
+        })
     }
 
     /// Checks the signature (see the module docs for how much) and returns
     /// what the bundle is. With `opts == None` nothing is verified and the
     /// result says so (`info --no-verify`).
-    pub fn inspect(&mut self, opts: Option<&VerifyOptions>, progress: &mut dyn Progress) -> Result<BundleInfo> {
+    pub fn inspect(
+        &mut self,
+        opts: Option<&VerifyOptions>,
+        progress: &mut dyn Progress,
+    ) -> Result<BundleInfo> {
         if self.signature.is_detached() {
             let signature = match opts {
                 Some(o) => {
@@ -191,14 +206,17 @@ impl Bundle {
                     manifest.bundle.format
                 )));
             }
-            manifest
-                .check_for_bundle()
-                .map_err(|e| Error::manifest(format!("{} in {}", MANIFEST_NAME, self.path.display()), e))?;
+            manifest.check_for_bundle().map_err(|e| {
+                Error::manifest(format!("{} in {}", MANIFEST_NAME, self.path.display()), e)
+            })?;
             Ok(self.info(Format::Plain, manifest, signature, self.payload_size))
         } else {
             let (content, signature) = match opts {
                 Some(o) => self.signature.verify_inline(o)?,
-                None => (self.signature.unverified_content()?, self.signature.unverified_info()),
+                None => (
+                    self.signature.unverified_content()?,
+                    self.signature.unverified_info(),
+                ),
             };
             let origin = format!("signed manifest of {}", self.path.display());
             let manifest = Manifest::parse(&content).map_err(|e| Error::manifest(&origin, e))?;
@@ -208,13 +226,20 @@ impl Bundle {
                     "the signature holds a manifest (verity or crypt) but the manifest says format=plain".into(),
                 ));
             }
-            manifest.check_signed_verity().map_err(|e| Error::manifest(&origin, e))?;
-            manifest.check_for_bundle().map_err(|e| Error::manifest(&origin, e))?;
+            manifest
+                .check_signed_verity()
+                .map_err(|e| Error::manifest(&origin, e))?;
+            manifest
+                .check_for_bundle()
+                .map_err(|e| Error::manifest(&origin, e))?;
             let verity_size = manifest.bundle.verity_size.unwrap_or(0);
             if verity_size == 0 || verity_size >= self.payload_size {
                 return Err(not_a_bundle(
                     &self.path,
-                    format!("verity-size {verity_size} does not fit the payload of {} bytes", self.payload_size),
+                    format!(
+                        "verity-size {verity_size} does not fit the payload of {} bytes",
+                        self.payload_size
+                    ),
                 ));
             }
             let squashfs_size = self.payload_size - verity_size;
@@ -238,7 +263,13 @@ impl Bundle {
         }
     }
 
-    fn info(&self, format: Format, manifest: Manifest, signature: SignatureInfo, squashfs_size: u64) -> BundleInfo {
+    fn info(
+        &self,
+        format: Format,
+        manifest: Manifest,
+        signature: SignatureInfo,
+        squashfs_size: u64,
+    ) -> BundleInfo {
         BundleInfo {
             path: self.path.clone(),
             format,
@@ -314,7 +345,9 @@ impl Bundle {
             let Some(name) = &img.filename else { continue };
             let group = img.group_name();
             let entry = entries.iter().find(|e| &e.name == name).ok_or_else(|| {
-                Error::Content(format!("image [{group}] names {name}, which is not in the bundle"))
+                Error::Content(format!(
+                    "image [{group}] names {name}, which is not in the bundle"
+                ))
             })?;
             let expected_size = img.size.unwrap_or_default();
             if entry.size != expected_size {
@@ -344,9 +377,13 @@ impl Bundle {
             }
             if let Some(blocks) = blocks {
                 let index_name = format!("{name}.block-hash-index");
-                let index = sq.read_file(&index_name, expected_size / 128 + 4096).map_err(|_| {
-                    Error::Content(format!("image [{group}] is adaptive but {index_name} is missing or too large"))
-                })?;
+                let index = sq
+                    .read_file(&index_name, expected_size / 128 + 4096)
+                    .map_err(|_| {
+                        Error::Content(format!(
+                            "image [{group}] is adaptive but {index_name} is missing or too large"
+                        ))
+                    })?;
                 if index != blocks {
                     return Err(Error::ImageMismatch {
                         group,
@@ -364,7 +401,12 @@ impl Bundle {
     /// Checks everything ([`Bundle::verify`] with images) and then unpacks
     /// the squashfs into `dest`, which must not exist. The files appear at
     /// `dest` only when all of them are written.
-    pub fn extract(&mut self, opts: &VerifyOptions, dest: &Path, progress: &mut dyn Progress) -> Result<BundleInfo> {
+    pub fn extract(
+        &mut self,
+        opts: &VerifyOptions,
+        dest: &Path,
+        progress: &mut dyn Progress,
+    ) -> Result<BundleInfo> {
         if dest.symlink_metadata().is_ok() {
             return Err(Error::OutputExists(dest.to_path_buf()));
         }
@@ -373,11 +415,19 @@ impl Bundle {
             Some(p) if !p.as_os_str().is_empty() => p,
             _ => Path::new("."),
         };
-        let name = dest.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let name = dest
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
         let tmp = tempfile::Builder::new()
             .prefix(&format!(".{name}.tmp"))
             .tempdir_in(parent)
-            .map_err(|e| Error::io(format!("creating a temporary directory in {}", parent.display()), e))?;
+            .map_err(|e| {
+                Error::io(
+                    format!("creating a temporary directory in {}", parent.display()),
+                    e,
+                )
+            })?;
         progress.stage("Extracting", info.squashfs_size);
         self.squashfs(info.squashfs_size)?.extract_all(tmp.path())?;
         progress.finish();
@@ -387,7 +437,10 @@ impl Bundle {
         let tmp_path = tmp.keep();
         std::fs::rename(&tmp_path, dest).map_err(|e| {
             let _ = std::fs::remove_dir_all(&tmp_path);
-            Error::io(format!("moving the extracted files to {}", dest.display()), e)
+            Error::io(
+                format!("moving the extracted files to {}", dest.display()),
+                e,
+            )
         })?;
         Ok(info)
     }
@@ -413,7 +466,10 @@ impl<'a> HashingSink<'a> {
     }
 
     pub(crate) fn finish(self) -> ([u8; 32], Option<Vec<u8>>) {
-        (self.sha.finish(), self.blocks.map(verity::BlockHasher::finish))
+        (
+            self.sha.finish(),
+            self.blocks.map(verity::BlockHasher::finish),
+        )
     }
 }
 

@@ -51,7 +51,8 @@ impl Content {
             .map_err(|e| Error::io(format!("reading {origin}"), e))?;
         let manifest = Manifest::parse(&text).map_err(|e| Error::manifest(&origin, e))?;
         let mut files = Vec::new();
-        let rd = std::fs::read_dir(dir).map_err(|e| Error::io(format!("listing {}", dir.display()), e))?;
+        let rd = std::fs::read_dir(dir)
+            .map_err(|e| Error::io(format!("listing {}", dir.display()), e))?;
         for entry in rd {
             let entry = entry.map_err(|e| Error::io(format!("listing {}", dir.display()), e))?;
             let name = entry.file_name().to_string_lossy().into_owned();
@@ -59,7 +60,8 @@ impl Content {
                 continue;
             }
             let path = entry.path();
-            let meta = std::fs::metadata(&path).map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
+            let meta = std::fs::metadata(&path)
+                .map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
             if !meta.is_file() {
                 return Err(Error::Content(format!(
                     "{} is not a regular file; content directories may only hold files",
@@ -69,7 +71,11 @@ impl Content {
             files.push((name, path));
         }
         files.sort();
-        Ok(Content { manifest, files, origin })
+        Ok(Content {
+            manifest,
+            files,
+            origin,
+        })
     }
 
     /// Content given directly: a manifest and the files, for example image
@@ -77,7 +83,9 @@ impl Content {
     pub fn from_parts(manifest: Manifest, files: Vec<(String, PathBuf)>) -> Result<Content> {
         for (name, _) in &files {
             if !valid_name(name) || name == MANIFEST_NAME {
-                return Err(Error::Content(format!("{name:?} cannot be a file name inside a bundle")));
+                return Err(Error::Content(format!(
+                    "{name:?} cannot be a file name inside a bundle"
+                )));
             }
         }
         Ok(Content {
@@ -88,7 +96,10 @@ impl Content {
     }
 
     fn file(&self, name: &str) -> Option<&Path> {
-        self.files.iter().find(|(n, _)| n == name).map(|(_, p)| p.as_path())
+        self.files
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, p)| p.as_path())
     }
 }
 
@@ -144,7 +155,12 @@ fn append_signature(file: &mut File, sig: &[u8], dest: &Path) -> Result<()> {
 
 /// Builds a signed bundle from `content` at `output`, which must not exist.
 /// Returns the manifest as written into the bundle.
-pub fn create(content: &Content, output: &Path, opts: &CreateOptions<'_>, progress: &mut dyn Progress) -> Result<Manifest> {
+pub fn create(
+    content: &Content,
+    output: &Path,
+    opts: &CreateOptions<'_>,
+    progress: &mut dyn Progress,
+) -> Result<Manifest> {
     let mut manifest = content.manifest.clone();
     let origin = &content.origin;
     if let Some(f) = opts.format {
@@ -156,15 +172,21 @@ pub fn create(content: &Content, output: &Path, opts: &CreateOptions<'_>, progre
         }
         manifest.bundle.format = f;
     }
-    manifest.check_for_create().map_err(|e| Error::manifest(origin, e))?;
+    manifest
+        .check_for_create()
+        .map_err(|e| Error::manifest(origin, e))?;
     let format = manifest.bundle.format;
 
     for name in manifest.referenced_files() {
         if !valid_name(name) {
-            return Err(Error::Content(format!("{origin} names {name:?}, which must be a plain file name")));
+            return Err(Error::Content(format!(
+                "{origin} names {name:?}, which must be a plain file name"
+            )));
         }
         if content.file(name).is_none() {
-            return Err(Error::Content(format!("{origin} names {name}, which is not in the content")));
+            return Err(Error::Content(format!(
+                "{origin} names {name}, which is not in the content"
+            )));
         }
     }
 
@@ -177,9 +199,13 @@ pub fn create(content: &Content, output: &Path, opts: &CreateOptions<'_>, progre
     let mut image_hashes: Vec<(String, String, u64)> = Vec::new();
     for idx in 0..manifest.images.len() {
         let img = manifest.images[idx].clone();
-        let Some(name) = img.filename.clone() else { continue };
+        let Some(name) = img.filename.clone() else {
+            continue;
+        };
         let group = img.group_name();
-        let (sha, size) = if let Some((_, sha, size)) = image_hashes.iter().find(|(n, _, _)| *n == name) {
+        let (sha, size) = if let Some((_, sha, size)) =
+            image_hashes.iter().find(|(n, _, _)| *n == name)
+        {
             (sha.clone(), *size)
         } else {
             let path = content.file(&name).expect("checked above");
@@ -191,7 +217,8 @@ pub fn create(content: &Content, output: &Path, opts: &CreateOptions<'_>, progre
                     "image [{group}] {name} is adaptive but its size {size} is not a multiple of 4096"
                 )));
             }
-            let file = File::open(path).map_err(|e| Error::io(format!("opening {}", path.display()), e))?;
+            let file = File::open(path)
+                .map_err(|e| Error::io(format!("opening {}", path.display()), e))?;
             progress.stage(&format!("Adding {name}"), size);
             let mut reader = HashingReader {
                 inner: file,
@@ -201,10 +228,15 @@ pub fn create(content: &Content, output: &Path, opts: &CreateOptions<'_>, progre
                 progress: &mut *progress,
             };
             let written = writer.add_file(&name, &mut reader, file_mode(path)?)?;
-            let HashingReader { sha, blocks, done, .. } = reader;
+            let HashingReader {
+                sha, blocks, done, ..
+            } = reader;
             progress.finish();
             if written != done || done != size {
-                return Err(Error::Content(format!("{} changed size while it was being read", path.display())));
+                return Err(Error::Content(format!(
+                    "{} changed size while it was being read",
+                    path.display()
+                )));
             }
             let sha = hex::encode(sha.finish());
             if let Some(b) = blocks {
@@ -245,7 +277,8 @@ pub fn create(content: &Content, output: &Path, opts: &CreateOptions<'_>, progre
         if added.contains(name) || indexes.iter().any(|(n, _)| n == name) {
             continue;
         }
-        let mut f = File::open(path).map_err(|e| Error::io(format!("opening {}", path.display()), e))?;
+        let mut f =
+            File::open(path).map_err(|e| Error::io(format!("opening {}", path.display()), e))?;
         writer.add_file(name, &mut f, file_mode(path)?)?;
     }
     for (name, data) in &indexes {
@@ -279,13 +312,17 @@ pub fn create(content: &Content, output: &Path, opts: &CreateOptions<'_>, progre
                 )));
             }
             let mut salt = [0u8; 32];
-            openssl::rand::rand_bytes(&mut salt).map_err(|e| Error::Signature(format!("random salt: {e}")))?;
+            openssl::rand::rand_bytes(&mut salt)
+                .map_err(|e| Error::Signature(format!("random salt: {e}")))?;
             progress.stage("Computing verity hash tree", squashfs_size);
             file.seek(SeekFrom::Start(0))
                 .map_err(|e| Error::io(format!("reading back {}", dest.display()), e))?;
-            let tree = verity::compute(&mut (&file).take(squashfs_size), squashfs_size, &salt, |d| {
-                progress.advance(d)
-            })
+            let tree = verity::compute(
+                &mut (&file).take(squashfs_size),
+                squashfs_size,
+                &salt,
+                |d| progress.advance(d),
+            )
             .map_err(|e| Error::io(format!("reading back {}", dest.display()), e))?;
             progress.finish();
             file.seek(SeekFrom::End(0))
@@ -318,7 +355,10 @@ fn write_with_payload(bundle: &Bundle, sig: &[u8], output: &Path) -> Result<Path
     if copied != bundle.payload_size() {
         return Err(Error::io(
             format!("reading {}", bundle.path().display()),
-            std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "bundle shrank while being copied"),
+            std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "bundle shrank while being copied",
+            ),
         ));
     }
     append_signature(out.file(), sig, &dest)?;
@@ -372,8 +412,16 @@ pub fn replace_signature(
     if new.is_detached() != old_detached {
         return Err(Error::FormatMismatch(format!(
             "the bundle has a {} signature but the new one is {}",
-            if old_detached { "detached (plain)" } else { "inline (verity)" },
-            if new.is_detached() { "detached" } else { "inline" }
+            if old_detached {
+                "detached (plain)"
+            } else {
+                "inline (verity)"
+            },
+            if new.is_detached() {
+                "detached"
+            } else {
+                "inline"
+            }
         )));
     }
     if old_detached {
@@ -392,10 +440,17 @@ pub fn replace_signature(
         let mut old = Signature::from_der(bundle.signature_der())?;
         let old_m = Manifest::parse(&old.unverified_content()?)
             .map_err(|e| Error::manifest("old signed manifest", e))?;
-        let new_m = Manifest::parse(&new_content).map_err(|e| Error::manifest("new signed manifest", e))?;
-        if (old_m.bundle.verity_hash, old_m.bundle.verity_salt, old_m.bundle.verity_size)
-            != (new_m.bundle.verity_hash, new_m.bundle.verity_salt, new_m.bundle.verity_size)
-        {
+        let new_m =
+            Manifest::parse(&new_content).map_err(|e| Error::manifest("new signed manifest", e))?;
+        if (
+            old_m.bundle.verity_hash,
+            old_m.bundle.verity_salt,
+            old_m.bundle.verity_size,
+        ) != (
+            new_m.bundle.verity_hash,
+            new_m.bundle.verity_salt,
+            new_m.bundle.verity_size,
+        ) {
             return Err(Error::FormatMismatch(
                 "the new signature's manifest describes a different payload (verity parameters differ)".into(),
             ));

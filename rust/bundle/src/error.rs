@@ -55,7 +55,9 @@ pub enum Error {
     #[error("bundle payload is corrupted: {0}")]
     Payload(String),
     /// An image does not match its manifest entry.
-    #[error("image [{group}] {filename}: {what} mismatch: manifest says {expected}, file has {actual}")]
+    #[error(
+        "image [{group}] {filename}: {what} mismatch: manifest says {expected}, file has {actual}"
+    )]
     ImageMismatch {
         /// Manifest group of the image.
         group: String,

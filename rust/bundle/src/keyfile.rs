@@ -98,7 +98,9 @@ impl KeyFile {
                         text: line.to_string(),
                     });
                 };
-                if name.is_empty() || name.contains(['[', ']']) || name.chars().any(char::is_control)
+                if name.is_empty()
+                    || name.contains(['[', ']'])
+                    || name.chars().any(char::is_control)
                 {
                     return Err(KeyFileError::InvalidGroup {
                         line: line_no,
@@ -288,7 +290,10 @@ mod tests {
             b"# comment\n[update]\ncompatible = Test Device\n  version=1.0\n\n[image.rootfs]\nhooks=pre-install;post-install;\n",
         )
         .unwrap();
-        assert_eq!(kf.string("update", "compatible").unwrap().unwrap(), "Test Device");
+        assert_eq!(
+            kf.string("update", "compatible").unwrap().unwrap(),
+            "Test Device"
+        );
         assert_eq!(kf.string("update", "version").unwrap().unwrap(), "1.0");
         assert_eq!(
             kf.list("image.rootfs", "hooks").unwrap().unwrap(),
@@ -312,7 +317,10 @@ mod tests {
         let text = kf.to_text();
         assert_eq!(text, "[g]\nk=\\slead\\ttab\\nnl\\\\bs\nl=a\\;b;c;\n");
         let back = KeyFile::parse(text.as_bytes()).unwrap();
-        assert_eq!(back.string("g", "k").unwrap().unwrap(), " lead\ttab\nnl\\bs");
+        assert_eq!(
+            back.string("g", "k").unwrap().unwrap(),
+            " lead\ttab\nnl\\bs"
+        );
         assert_eq!(back.list("g", "l").unwrap().unwrap(), vec!["a;b", "c"]);
     }
 
@@ -356,6 +364,9 @@ mod tests {
         let mut kf = KeyFile::default();
         kf.set_string("update", "compatible", "X");
         kf.set_string("image.rootfs", "filename", "r.img");
-        assert_eq!(kf.to_text(), "[update]\ncompatible=X\n\n[image.rootfs]\nfilename=r.img\n");
+        assert_eq!(
+            kf.to_text(),
+            "[update]\ncompatible=X\n\n[image.rootfs]\nfilename=r.img\n"
+        );
     }
 }

@@ -256,12 +256,16 @@ fn non_empty(group: &str, key: &str, v: Option<String>) -> Result<Option<String>
 fn parse_u64(kf: &KeyFile, group: &str, key: &str) -> Result<Option<u64>, ManifestError> {
     match kf.string(group, key)? {
         None => Ok(None),
-        Some(v) => v.trim().parse::<u64>().map(Some).map_err(|_| ManifestError::InvalidValue {
-            group: group.into(),
-            key: key.into(),
-            value: v,
-            expected: "an unsigned integer",
-        }),
+        Some(v) => v
+            .trim()
+            .parse::<u64>()
+            .map(Some)
+            .map_err(|_| ManifestError::InvalidValue {
+                group: group.into(),
+                key: key.into(),
+                value: v,
+                expected: "an unsigned integer",
+            }),
     }
 }
 
@@ -296,12 +300,18 @@ impl Manifest {
         let mut m = Manifest::default();
 
         // [update]
-        check_keys(&kf, "update", &["compatible", "version", "description", "build"])?;
-        m.update.compatible = non_empty("update", "compatible", kf.string("update", "compatible")?)?
-            .ok_or_else(|| ManifestError::Missing {
-                group: "update".into(),
-                key: "compatible".into(),
-            })?;
+        check_keys(
+            &kf,
+            "update",
+            &["compatible", "version", "description", "build"],
+        )?;
+        m.update.compatible =
+            non_empty("update", "compatible", kf.string("update", "compatible")?)?.ok_or_else(
+                || ManifestError::Missing {
+                    group: "update".into(),
+                    key: "compatible".into(),
+                },
+            )?;
         m.update.version = non_empty("update", "version", kf.string("update", "version")?)?;
         m.update.description = kf.string("update", "description")?;
         m.update.build = kf.string("update", "build")?;
@@ -310,7 +320,13 @@ impl Manifest {
         check_keys(
             &kf,
             "bundle",
-            &["format", "verity-hash", "verity-salt", "verity-size", "crypt-key"],
+            &[
+                "format",
+                "verity-hash",
+                "verity-salt",
+                "verity-size",
+                "crypt-key",
+            ],
         )?;
         if let Some(f) = kf.string("bundle", "format")? {
             m.bundle.format = f.parse()?;
@@ -384,11 +400,27 @@ impl Manifest {
             if slotclass.is_empty() || variant == Some("") {
                 return Err(ManifestError::UnknownGroup(name.into()));
             }
-            check_keys(&kf, name, &["filename", "sha256", "size", "hooks", "adaptive"])?;
+            check_keys(
+                &kf,
+                name,
+                &["filename", "sha256", "size", "hooks", "adaptive"],
+            )?;
             let hooks = kf.list(name, "hooks")?.unwrap_or_default();
-            check_list(name, "hooks", &hooks, &IMAGE_HOOKS, "pre-install, install or post-install")?;
+            check_list(
+                name,
+                "hooks",
+                &hooks,
+                &IMAGE_HOOKS,
+                "pre-install, install or post-install",
+            )?;
             let adaptive = kf.list(name, "adaptive")?.unwrap_or_default();
-            check_list(name, "adaptive", &adaptive, &ADAPTIVE_METHODS, "block-hash-index")?;
+            check_list(
+                name,
+                "adaptive",
+                &adaptive,
+                &ADAPTIVE_METHODS,
+                "block-hash-index",
+            )?;
             let image = Image {
                 slotclass: slotclass.into(),
                 variant: variant.map(str::to_string),
@@ -427,7 +459,13 @@ impl Manifest {
     fn check_hooks_consistent(&self) -> Result<(), ManifestError> {
         let uses_hooks = self.images.iter().any(|i| !i.hooks.is_empty())
             || self.hooks.as_ref().is_some_and(|h| !h.hooks.is_empty());
-        if uses_hooks && self.hooks.as_ref().and_then(|h| h.filename.as_ref()).is_none() {
+        if uses_hooks
+            && self
+                .hooks
+                .as_ref()
+                .and_then(|h| h.filename.as_ref())
+                .is_none()
+        {
             return Err(ManifestError::Missing {
                 group: "hooks".into(),
                 key: "filename".into(),
@@ -469,7 +507,10 @@ impl Manifest {
         self.check_hooks_consistent()?;
         for img in &self.images {
             if img.filename.is_some() {
-                for (key, present) in [("sha256", img.sha256.is_some()), ("size", img.size.is_some())] {
+                for (key, present) in [
+                    ("sha256", img.sha256.is_some()),
+                    ("size", img.size.is_some()),
+                ] {
                     if !present {
                         return Err(ManifestError::Missing {
                             group: img.group_name(),
@@ -516,7 +557,8 @@ impl Manifest {
             }
         }
         let b = &self.bundle;
-        let has_params = b.verity_hash.is_some() || b.verity_salt.is_some() || b.verity_size.is_some();
+        let has_params =
+            b.verity_hash.is_some() || b.verity_salt.is_some() || b.verity_size.is_some();
         if b.format != Format::Plain || has_params || b.crypt_key.is_some() {
             if let Some(k) = &b.crypt_key {
                 kf.set_string("bundle", "crypt-key", k);
@@ -611,8 +653,14 @@ mod tests {
 
     #[test]
     fn plain_omits_bundle_group() {
-        let m = Manifest::parse(b"[update]\ncompatible=X\n[bundle]\nformat=plain\n[image.rootfs]\nfilename=r.img\n").unwrap();
-        assert_eq!(m.to_text(), "[update]\ncompatible=X\n\n[image.rootfs]\nfilename=r.img\n");
+        let m = Manifest::parse(
+            b"[update]\ncompatible=X\n[bundle]\nformat=plain\n[image.rootfs]\nfilename=r.img\n",
+        )
+        .unwrap();
+        assert_eq!(
+            m.to_text(),
+            "[update]\ncompatible=X\n\n[image.rootfs]\nfilename=r.img\n"
+        );
     }
 
     #[test]
@@ -620,13 +668,21 @@ mod tests {
         let e = Manifest::parse(b"[update]\ncompatible=X\ncolour=blue\n").unwrap_err();
         assert_eq!(
             e,
-            ManifestError::UnknownKey { group: "update".into(), key: "colour".into() }
+            ManifestError::UnknownKey {
+                group: "update".into(),
+                key: "colour".into()
+            }
         );
-        let e = Manifest::parse(b"[update]\ncompatible=X\n[imag.rootfs]\nfilename=a\n").unwrap_err();
+        let e =
+            Manifest::parse(b"[update]\ncompatible=X\n[imag.rootfs]\nfilename=a\n").unwrap_err();
         assert_eq!(e, ManifestError::UnknownGroup("imag.rootfs".into()));
-        let e = Manifest::parse(b"[update]\ncompatible=X\n[image.rootfs]\nfilename=a\nsha1=00\n").unwrap_err();
+        let e = Manifest::parse(b"[update]\ncompatible=X\n[image.rootfs]\nfilename=a\nsha1=00\n")
+            .unwrap_err();
         assert!(matches!(e, ManifestError::UnknownKey { .. }));
-        let e = Manifest::parse(b"[update]\ncompatible=X\n[image.rootfs]\nfilename=a\nhooks=post-update;\n").unwrap_err();
+        let e = Manifest::parse(
+            b"[update]\ncompatible=X\n[image.rootfs]\nfilename=a\nhooks=post-update;\n",
+        )
+        .unwrap_err();
         assert!(matches!(e, ManifestError::InvalidValue { .. }), "{e}");
         let e = Manifest::parse(b"[update]\ncompatible=X\n[bundle]\nformat=zip\n").unwrap_err();
         assert!(e.to_string().contains("\"zip\""), "{e}");
@@ -635,7 +691,13 @@ mod tests {
     #[test]
     fn meta_groups_are_read_but_not_written() {
         let m = Manifest::parse(b"[update]\ncompatible=X\n[meta.release]\nchannel=beta\n").unwrap();
-        assert_eq!(m.meta, vec![("release".to_string(), vec![("channel".to_string(), "beta".to_string())])]);
+        assert_eq!(
+            m.meta,
+            vec![(
+                "release".to_string(),
+                vec![("channel".to_string(), "beta".to_string())]
+            )]
+        );
         assert_eq!(m.to_text(), "[update]\ncompatible=X\n");
     }
 
@@ -657,10 +719,12 @@ mod tests {
 
     #[test]
     fn generated_keys_are_refused_on_create() {
-        let m = Manifest::parse(
-            b"[update]\ncompatible=X\n[bundle]\nformat=verity\nverity-size=4096\n",
-        )
-        .unwrap();
-        assert!(matches!(m.check_for_create(), Err(ManifestError::Generated { .. })));
+        let m =
+            Manifest::parse(b"[update]\ncompatible=X\n[bundle]\nformat=verity\nverity-size=4096\n")
+                .unwrap();
+        assert!(matches!(
+            m.check_for_create(),
+            Err(ManifestError::Generated { .. })
+        ));
     }
 }

@@ -33,7 +33,12 @@ impl AtomicOutput {
         let tmp = tempfile::Builder::new()
             .prefix(&format!(".{}.tmp", name.to_string_lossy()))
             .tempfile_in(parent)
-            .map_err(|e| Error::io(format!("creating a temporary file in {}", parent.display()), e))?;
+            .map_err(|e| {
+                Error::io(
+                    format!("creating a temporary file in {}", parent.display()),
+                    e,
+                )
+            })?;
         Ok(AtomicOutput {
             tmp,
             dest: dest.to_path_buf(),
@@ -67,7 +72,10 @@ impl AtomicOutput {
             if e.error.kind() == std::io::ErrorKind::AlreadyExists {
                 Error::OutputExists(dest.clone())
             } else {
-                Error::io(format!("moving the finished file to {}", dest.display()), e.error)
+                Error::io(
+                    format!("moving the finished file to {}", dest.display()),
+                    e.error,
+                )
             }
         })?;
         if let Some(parent) = dest.parent().filter(|p| !p.as_os_str().is_empty()) {

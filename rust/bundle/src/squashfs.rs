@@ -155,7 +155,9 @@ pub enum Error {
         message: String,
     },
     /// [`Image::extract_all`] met a symlink, device, fifo or socket.
-    #[error("{path}: entry {name:?} is a {kind}, only regular files and directories can be extracted")]
+    #[error(
+        "{path}: entry {name:?} is a {kind}, only regular files and directories can be extracted"
+    )]
     UnsupportedEntry {
         /// The image.
         path: PathBuf,
@@ -180,13 +182,24 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 fn lib_err(path: &Path, e: ffi::SqfsError) -> Error {
     match e.io {
-        Some(source) => Error::Io { path: path.to_owned(), op: e.op, source },
-        None => Error::Library { path: path.to_owned(), message: e.describe() },
+        Some(source) => Error::Io {
+            path: path.to_owned(),
+            op: e.op,
+            source,
+        },
+        None => Error::Library {
+            path: path.to_owned(),
+            message: e.describe(),
+        },
     }
 }
 
 fn io_err<'a>(path: &'a Path, op: &'static str) -> impl FnOnce(io::Error) -> Error + 'a {
-    move |source| Error::Io { path: path.to_owned(), op, source }
+    move |source| Error::Io {
+        path: path.to_owned(),
+        op,
+        source,
+    }
 }
 
 /// Compression algorithm for data and metadata blocks. All three are built
@@ -264,15 +277,27 @@ pub struct Options {
 
 impl Default for Options {
     fn default() -> Self {
-        Options { compressor: Compressor::Gzip, level: None, block_size: DEFAULT_BLOCK_SIZE }
+        Options {
+            compressor: Compressor::Gzip,
+            level: None,
+            block_size: DEFAULT_BLOCK_SIZE,
+        }
     }
 }
 
 impl Options {
     fn validate(&self, path: &Path) -> Result<()> {
-        let bad = |message: String| Err(Error::InvalidOptions { path: path.to_owned(), message });
+        let bad = |message: String| {
+            Err(Error::InvalidOptions {
+                path: path.to_owned(),
+                message,
+            })
+        };
         if !self.block_size.is_power_of_two() || !(4096..=1 << 20).contains(&self.block_size) {
-            return bad(format!("block size {} is not a power of two between 4096 and 1048576", self.block_size));
+            return bad(format!(
+                "block size {} is not a power of two between 4096 and 1048576",
+                self.block_size
+            ));
         }
         if let Some(level) = self.level {
             let range = self.compressor.levels();
@@ -305,13 +330,20 @@ fn check_name(path: &Path, name: &str) -> Result<()> {
     } else {
         return Ok(());
     };
-    Err(Error::InvalidName { path: path.to_owned(), name: name.to_owned(), reason })
+    Err(Error::InvalidName {
+        path: path.to_owned(),
+        name: name.to_owned(),
+        reason,
+    })
 }
 
 /// Timestamp for all inodes and the superblock: `SOURCE_DATE_EPOCH` if set
 /// (reproducible bundles), else now.
 fn build_time() -> u32 {
-    if let Some(t) = std::env::var("SOURCE_DATE_EPOCH").ok().and_then(|v| v.trim().parse::<u64>().ok()) {
+    if let Some(t) = std::env::var("SOURCE_DATE_EPOCH")
+        .ok()
+        .and_then(|v| v.trim().parse::<u64>().ok())
+    {
         return t.min(u64::from(u32::MAX)) as u32;
     }
     SystemTime::now()
@@ -345,7 +377,9 @@ impl Writer {
             .truncate(true)
             .open(output)
             .map_err(io_err(output, "creating image"))?;
-        let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).min(64) as u32;
+        let workers = std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(64) as u32;
         let cfg = ffi::WriterConfig {
             compressor: opts.compressor.id(),
             level: opts.level,
@@ -373,14 +407,19 @@ impl Writer {
     pub fn add_file(&mut self, name: &str, reader: &mut dyn Read, mode: u32) -> Result<u64> {
         check_name(&self.path, name)?;
         if self.names.contains(name) {
-            return Err(Error::Duplicate { path: self.path.clone(), name: name.to_owned() });
+            return Err(Error::Duplicate {
+                path: self.path.clone(),
+                name: name.to_owned(),
+            });
         }
         let cname = CString::new(name).map_err(|_| Error::InvalidName {
             path: self.path.clone(),
             name: name.to_owned(),
             reason: "must not contain NUL",
         })?;
-        self.raw.begin_file(cname, (mode & 0o7777) as u16).map_err(|e| lib_err(&self.path, e))?;
+        self.raw
+            .begin_file(cname, (mode & 0o7777) as u16)
+            .map_err(|e| lib_err(&self.path, e))?;
         self.names.insert(name.to_owned());
         let mut total = 0u64;
         loop {
@@ -389,10 +428,16 @@ impl Writer {
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(source) => {
-                    return Err(Error::Input { path: self.path.clone(), name: name.to_owned(), source });
+                    return Err(Error::Input {
+                        path: self.path.clone(),
+                        name: name.to_owned(),
+                        source,
+                    });
                 }
             };
-            self.raw.append(&self.buf[..n]).map_err(|e| lib_err(&self.path, e))?;
+            self.raw
+                .append(&self.buf[..n])
+                .map_err(|e| lib_err(&self.path, e))?;
             total += n as u64;
         }
         self.raw.end_file().map_err(|e| lib_err(&self.path, e))?;
@@ -408,12 +453,15 @@ impl Writer {
         let file = self.raw.file();
         if padded > used {
             let zeros = vec![0u8; (padded - used) as usize];
-            file.write_all_at(&zeros, used).map_err(io_err(&self.path, "padding image"))?;
+            file.write_all_at(&zeros, used)
+                .map_err(io_err(&self.path, "padding image"))?;
         }
         // Nothing past the image (the file was truncated on create, but be
         // exact about the size we report).
-        file.set_len(padded).map_err(io_err(&self.path, "setting image size"))?;
-        file.sync_all().map_err(io_err(&self.path, "syncing image"))?;
+        file.set_len(padded)
+            .map_err(io_err(&self.path, "setting image size"))?;
+        file.sync_all()
+            .map_err(io_err(&self.path, "syncing image"))?;
         Ok(padded)
     }
 }
@@ -476,21 +524,41 @@ impl Image {
     /// Opens the image in `path`, using at most its first `limit` bytes.
     pub fn open(path: &Path, limit: u64) -> Result<Image> {
         let file = File::open(path).map_err(io_err(path, "opening image"))?;
-        let len = file.metadata().map_err(io_err(path, "reading image metadata"))?.len();
+        let len = file
+            .metadata()
+            .map_err(io_err(path, "reading image metadata"))?
+            .len();
         let limit = limit.min(len);
         let mut head = [0u8; 48];
         // Check bytes_used ourselves first for a clear "truncated" error.
-        if limit >= head.len() as u64 && file.read_exact_at(&mut head, 0).is_ok() && head[..4] == *b"hsqs" {
+        if limit >= head.len() as u64
+            && file.read_exact_at(&mut head, 0).is_ok()
+            && head[..4] == *b"hsqs"
+        {
             let bytes_used = u64::from_le_bytes(head[40..48].try_into().unwrap_or_default());
             if bytes_used > limit {
-                return Err(Error::Truncated { path: path.to_owned(), bytes_used, limit });
+                return Err(Error::Truncated {
+                    path: path.to_owned(),
+                    bytes_used,
+                    limit,
+                });
             }
         }
         let raw = ffi::RawImage::open(file, limit).map_err(|e| match e.io {
-            Some(source) => Error::Io { path: path.to_owned(), op: e.op, source },
-            None => Error::Malformed { path: path.to_owned(), message: e.describe() },
+            Some(source) => Error::Io {
+                path: path.to_owned(),
+                op: e.op,
+                source,
+            },
+            None => Error::Malformed {
+                path: path.to_owned(),
+                message: e.describe(),
+            },
         })?;
-        Ok(Image { path: path.to_owned(), raw: Mutex::new(raw) })
+        Ok(Image {
+            path: path.to_owned(),
+            raw: Mutex::new(raw),
+        })
     }
 
     /// Size of the image proper (the superblock's `bytes_used`, unpadded).
@@ -504,8 +572,15 @@ impl Image {
 
     fn lib(&self, e: ffi::SqfsError) -> Error {
         match e.io {
-            Some(source) => Error::Io { path: self.path.clone(), op: e.op, source },
-            None => Error::Malformed { path: self.path.clone(), message: e.describe() },
+            Some(source) => Error::Io {
+                path: self.path.clone(),
+                op: e.op,
+                source,
+            },
+            None => Error::Malformed {
+                path: self.path.clone(),
+                message: e.describe(),
+            },
         }
     }
 
@@ -529,7 +604,12 @@ impl Image {
         let root = raw.root().map_err(|e| self.lib(e))?;
         let mut out = Vec::new();
         self.walk(&mut raw, &root, "", 0, &mut |name, inode| {
-            out.push(Entry { name: name.to_owned(), size: inode.size(), kind: kind_of(inode), mode: u32::from(inode.mode() & 0o7777) });
+            out.push(Entry {
+                name: name.to_owned(),
+                size: inode.size(),
+                kind: kind_of(inode),
+                mode: u32::from(inode.mode() & 0o7777),
+            });
             Ok(())
         })?;
         Ok(out)
@@ -544,19 +624,29 @@ impl Image {
         visit: &mut dyn FnMut(&str, &ffi::Inode) -> Result<()>,
     ) -> Result<usize> {
         if depth > MAX_DEPTH {
-            return Err(Error::Malformed { path: self.path.clone(), message: format!("directories nested deeper than {MAX_DEPTH} at {prefix:?}") });
+            return Err(Error::Malformed {
+                path: self.path.clone(),
+                message: format!("directories nested deeper than {MAX_DEPTH} at {prefix:?}"),
+            });
         }
         let children = raw.list_dir(dir).map_err(|e| self.lib(e))?;
         let mut count = children.len();
         for (name, inode) in children {
             let name = self.disk_name(name)?;
-            let full = if prefix.is_empty() { name } else { format!("{prefix}/{name}") };
+            let full = if prefix.is_empty() {
+                name
+            } else {
+                format!("{prefix}/{name}")
+            };
             visit(&full, &inode)?;
             if inode.is_dir() {
                 count += self.walk(raw, &inode, &full, depth + 1, visit)?;
             }
             if count > MAX_ENTRIES {
-                return Err(Error::Malformed { path: self.path.clone(), message: format!("more than {MAX_ENTRIES} entries") });
+                return Err(Error::Malformed {
+                    path: self.path.clone(),
+                    message: format!("more than {MAX_ENTRIES} entries"),
+                });
             }
         }
         Ok(count)
@@ -572,14 +662,20 @@ impl Image {
                 reason: "must be a relative path without empty, '.' or '..' components",
             })?;
             if !cur.is_dir() {
-                return Err(Error::NotFound { path: self.path.clone(), name: name.to_owned() });
+                return Err(Error::NotFound {
+                    path: self.path.clone(),
+                    name: name.to_owned(),
+                });
             }
             let children = raw.list_dir(&cur).map_err(|e| self.lib(e))?;
             cur = children
                 .into_iter()
                 .find(|(n, _)| n.as_slice() == comp.as_bytes())
                 .map(|(_, inode)| inode)
-                .ok_or_else(|| Error::NotFound { path: self.path.clone(), name: name.to_owned() })?;
+                .ok_or_else(|| Error::NotFound {
+                    path: self.path.clone(),
+                    name: name.to_owned(),
+                })?;
         }
         Ok(cur)
     }
@@ -587,22 +683,40 @@ impl Image {
     fn file_inode(&self, raw: &mut ffi::RawImage, name: &str) -> Result<ffi::Inode> {
         let inode = self.lookup(raw, name)?;
         if !inode.is_file() {
-            return Err(Error::NotAFile { path: self.path.clone(), name: name.to_owned() });
+            return Err(Error::NotAFile {
+                path: self.path.clone(),
+                name: name.to_owned(),
+            });
         }
         Ok(inode)
     }
 
-    fn copy_inode(&self, raw: &mut ffi::RawImage, inode: &ffi::Inode, name: &str, out: &mut dyn Write) -> Result<u64> {
+    fn copy_inode(
+        &self,
+        raw: &mut ffi::RawImage,
+        inode: &ffi::Inode,
+        name: &str,
+        out: &mut dyn Write,
+    ) -> Result<u64> {
         let size = inode.size();
         let mut buf = vec![0u8; (raw.block_size() as usize * 8).min(8 << 20)];
         let mut offset = 0u64;
         while offset < size {
             let want = buf.len().min((size - offset) as usize);
-            let n = raw.read_at(inode, offset, &mut buf[..want]).map_err(|e| self.lib(e))?;
+            let n = raw
+                .read_at(inode, offset, &mut buf[..want])
+                .map_err(|e| self.lib(e))?;
             if n == 0 {
-                return Err(Error::Malformed { path: self.path.clone(), message: format!("{name:?} ends at {offset} of {size} bytes") });
+                return Err(Error::Malformed {
+                    path: self.path.clone(),
+                    message: format!("{name:?} ends at {offset} of {size} bytes"),
+                });
             }
-            out.write_all(&buf[..n]).map_err(|source| Error::Io { path: self.path.clone(), op: "writing extracted data", source })?;
+            out.write_all(&buf[..n]).map_err(|source| Error::Io {
+                path: self.path.clone(),
+                op: "writing extracted data",
+                source,
+            })?;
             offset += n as u64;
         }
         Ok(size)
@@ -614,7 +728,12 @@ impl Image {
         let inode = self.file_inode(&mut raw, name)?;
         let size = inode.size();
         if size > max {
-            return Err(Error::TooLarge { path: self.path.clone(), name: name.to_owned(), size, max });
+            return Err(Error::TooLarge {
+                path: self.path.clone(),
+                name: name.to_owned(),
+                size,
+                max,
+            });
         }
         let mut out = Vec::with_capacity(size as usize);
         self.copy_inode(&mut raw, &inode, name, &mut out)?;
@@ -637,33 +756,60 @@ impl Image {
     pub fn extract_all(&self, dest: &Path) -> Result<()> {
         let mut rd = fs::read_dir(dest).map_err(io_err(dest, "opening extraction directory"))?;
         if rd.next().is_some() {
-            return Err(Error::DestinationNotEmpty { path: dest.to_owned() });
+            return Err(Error::DestinationNotEmpty {
+                path: dest.to_owned(),
+            });
         }
         let mut raw = self.lock();
         let root = raw.root().map_err(|e| self.lib(e))?;
         // First pass: validate the whole tree before creating anything.
-        self.walk(&mut raw, &root, "", 0, &mut |name, inode| match kind_of(inode) {
-            EntryKind::File | EntryKind::Dir => Ok(()),
-            kind => Err(Error::UnsupportedEntry { path: self.path.clone(), name: name.to_owned(), kind }),
-        })?;
+        self.walk(
+            &mut raw,
+            &root,
+            "",
+            0,
+            &mut |name, inode| match kind_of(inode) {
+                EntryKind::File | EntryKind::Dir => Ok(()),
+                kind => Err(Error::UnsupportedEntry {
+                    path: self.path.clone(),
+                    name: name.to_owned(),
+                    kind,
+                }),
+            },
+        )?;
         self.extract_dir(&mut raw, &root, dest, "", 0)
     }
 
-    fn extract_dir(&self, raw: &mut ffi::RawImage, dir: &ffi::Inode, dest: &Path, prefix: &str, depth: usize) -> Result<()> {
+    fn extract_dir(
+        &self,
+        raw: &mut ffi::RawImage,
+        dir: &ffi::Inode,
+        dest: &Path,
+        prefix: &str,
+        depth: usize,
+    ) -> Result<()> {
         if depth > MAX_DEPTH {
-            return Err(Error::Malformed { path: self.path.clone(), message: "directories nested too deep".into() });
+            return Err(Error::Malformed {
+                path: self.path.clone(),
+                message: "directories nested too deep".into(),
+            });
         }
         let children = raw.list_dir(dir).map_err(|e| self.lib(e))?;
         for (name, inode) in children {
             let name = self.disk_name(name)?;
-            let full = if prefix.is_empty() { name.clone() } else { format!("{prefix}/{name}") };
+            let full = if prefix.is_empty() {
+                name.clone()
+            } else {
+                format!("{prefix}/{name}")
+            };
             let target = dest.join(&name);
             let mode = u32::from(inode.mode() & 0o777);
             match kind_of(&inode) {
                 EntryKind::Dir => {
                     fs::create_dir(&target).map_err(io_err(&target, "creating directory"))?;
                     self.extract_dir(raw, &inode, &target, &full, depth + 1)?;
-                    fs::set_permissions(&target, fs::Permissions::from_mode(mode)).map_err(io_err(&target, "setting permissions"))?;
+                    fs::set_permissions(&target, fs::Permissions::from_mode(mode))
+                        .map_err(io_err(&target, "setting permissions"))?;
                 }
                 EntryKind::File => {
                     let mut f = OpenOptions::new()
@@ -675,9 +821,16 @@ impl Image {
                         .map_err(io_err(&target, "creating file"))?;
                     self.copy_inode(raw, &inode, &full, &mut f)?;
                     // The umask may have narrowed the creation mode.
-                    f.set_permissions(fs::Permissions::from_mode(mode)).map_err(io_err(&target, "setting permissions"))?;
+                    f.set_permissions(fs::Permissions::from_mode(mode))
+                        .map_err(io_err(&target, "setting permissions"))?;
                 }
-                kind => return Err(Error::UnsupportedEntry { path: self.path.clone(), name: full, kind }),
+                kind => {
+                    return Err(Error::UnsupportedEntry {
+                        path: self.path.clone(),
+                        name: full,
+                        kind,
+                    })
+                }
             }
         }
         Ok(())
@@ -717,8 +870,14 @@ mod tests {
     }
 
     fn run(cmd: &mut Command) -> String {
-        let out = cmd.output().unwrap_or_else(|e| panic!("running {cmd:?}: {e} (is squashfs-tools installed?)"));
-        assert!(out.status.success(), "{cmd:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+        let out = cmd
+            .output()
+            .unwrap_or_else(|e| panic!("running {cmd:?}: {e} (is squashfs-tools installed?)"));
+        assert!(
+            out.status.success(),
+            "{cmd:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
@@ -731,14 +890,21 @@ mod tests {
         big.extend(text(131072 + 1234));
         vec![
             ("rootfs.img", big, 0o644),
-            ("manifest.raucm", b"[update]\ncompatible=test\nversion=1\n".to_vec(), 0o644),
+            (
+                "manifest.raucm",
+                b"[update]\ncompatible=test\nversion=1\n".to_vec(),
+                0o644,
+            ),
             ("hook.sh", b"#!/bin/sh\nexit 0\n".to_vec(), 0o755),
         ]
     }
 
     fn build_sample(path: &Path, opts: &Options) -> (u64, Files) {
         let files = sample();
-        let refs: Vec<(&str, &[u8], u32)> = files.iter().map(|(n, d, m)| (*n, d.as_slice(), *m)).collect();
+        let refs: Vec<(&str, &[u8], u32)> = files
+            .iter()
+            .map(|(n, d, m)| (*n, d.as_slice(), *m))
+            .collect();
         (build(path, opts, &refs), files)
     }
 
@@ -754,7 +920,12 @@ mod tests {
         entries.sort_by(|a, b| a.name.cmp(&b.name));
         let mut expect: Vec<Entry> = files
             .iter()
-            .map(|(n, d, m)| Entry { name: n.to_string(), size: d.len() as u64, kind: EntryKind::File, mode: *m })
+            .map(|(n, d, m)| Entry {
+                name: n.to_string(),
+                size: d.len() as u64,
+                kind: EntryKind::File,
+                mode: *m,
+            })
             .collect();
         expect.sort_by(|a, b| a.name.cmp(&b.name));
         assert_eq!(entries, expect);
@@ -764,7 +935,10 @@ mod tests {
             assert_eq!(image.copy_file(name, &mut out).unwrap(), data.len() as u64);
             assert_eq!(&out, data);
         }
-        assert!(matches!(image.read_file("missing", 100), Err(Error::NotFound { .. })));
+        assert!(matches!(
+            image.read_file("missing", 100),
+            Err(Error::NotFound { .. })
+        ));
     }
 
     #[test]
@@ -775,8 +949,15 @@ mod tests {
 
         let list = run(Command::new("unsquashfs").arg("-lln").arg(&img));
         for (name, data, mode) in &files {
-            let line = list.lines().find(|l| l.ends_with(&format!("/{name}"))).unwrap_or_else(|| panic!("{name} missing in:\n{list}"));
-            let perms = if *mode == 0o755 { "-rwxr-xr-x" } else { "-rw-r--r--" };
+            let line = list
+                .lines()
+                .find(|l| l.ends_with(&format!("/{name}")))
+                .unwrap_or_else(|| panic!("{name} missing in:\n{list}"));
+            let perms = if *mode == 0o755 {
+                "-rwxr-xr-x"
+            } else {
+                "-rw-r--r--"
+            };
             assert!(line.starts_with(perms), "{line}");
             assert!(line.contains(" 0/0 "), "not owned by root: {line}");
             assert!(line.contains(&format!(" {} ", data.len())), "{line}");
@@ -784,10 +965,17 @@ mod tests {
         let stats = run(Command::new("unsquashfs").arg("-s").arg(&img));
         assert!(stats.contains("Compression gzip"), "{stats}");
         assert!(stats.contains("Block size 131072"), "{stats}");
-        assert!(stats.contains("Xattrs are not stored") || !stats.contains("Xattrs are stored"), "{stats}");
+        assert!(
+            stats.contains("Xattrs are not stored") || !stats.contains("Xattrs are stored"),
+            "{stats}"
+        );
 
         let out = dir.path().join("out");
-        run(Command::new("unsquashfs").arg("-no-xattrs").arg("-d").arg(&out).arg(&img));
+        run(Command::new("unsquashfs")
+            .arg("-no-xattrs")
+            .arg("-d")
+            .arg(&out)
+            .arg(&img));
         for (name, data, _) in &files {
             assert_eq!(&fs::read(out.join(name)).unwrap(), data, "{name}");
         }
@@ -805,10 +993,12 @@ mod tests {
         }
         fs::write(src.join("zeros.img"), vec![0u8; 5 * 131072 + 17]).unwrap();
         let img = dir.path().join("mk.sqfs");
-        run(Command::new("mksquashfs")
-            .arg(&src)
-            .arg(&img)
-            .args(["-all-root", "-noappend", "-no-progress", "-no-xattrs"]));
+        run(Command::new("mksquashfs").arg(&src).arg(&img).args([
+            "-all-root",
+            "-noappend",
+            "-no-progress",
+            "-no-xattrs",
+        ]));
         // A bundle continues after the image: append junk and bound reads.
         let image_len = fs::metadata(&img).unwrap().len();
         let mut f = OpenOptions::new().append(true).open(&img).unwrap();
@@ -820,20 +1010,32 @@ mod tests {
         assert_eq!(entries.len(), 4);
         for (name, data, mode) in &files {
             let e = entries.iter().find(|e| e.name == *name).unwrap();
-            assert_eq!((e.kind, e.mode, e.size), (EntryKind::File, *mode, data.len() as u64));
+            assert_eq!(
+                (e.kind, e.mode, e.size),
+                (EntryKind::File, *mode, data.len() as u64)
+            );
             assert_eq!(&image.read_file(name, u64::MAX).unwrap(), data);
         }
-        assert_eq!(image.read_file("zeros.img", u64::MAX).unwrap(), vec![0u8; 5 * 131072 + 17]);
+        assert_eq!(
+            image.read_file("zeros.img", u64::MAX).unwrap(),
+            vec![0u8; 5 * 131072 + 17]
+        );
 
         let out = dir.path().join("out");
         fs::create_dir(&out).unwrap();
         image.extract_all(&out).unwrap();
         for (name, data, mode) in &files {
             assert_eq!(&fs::read(out.join(name)).unwrap(), data);
-            assert_eq!(fs::metadata(out.join(name)).unwrap().permissions().mode() & 0o777, *mode);
+            assert_eq!(
+                fs::metadata(out.join(name)).unwrap().permissions().mode() & 0o777,
+                *mode
+            );
         }
         // Not empty any more.
-        assert!(matches!(image.extract_all(&out), Err(Error::DestinationNotEmpty { .. })));
+        assert!(matches!(
+            image.extract_all(&out),
+            Err(Error::DestinationNotEmpty { .. })
+        ));
     }
 
     #[test]
@@ -841,7 +1043,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let img = dir.path().join("z.sqfs");
         let zeros = vec![0u8; 64 * 131072];
-        let size = build(&img, &Options::default(), &[("zeros.img", &zeros, 0o644), ("m", b"x", 0o644)]);
+        let size = build(
+            &img,
+            &Options::default(),
+            &[("zeros.img", &zeros, 0o644), ("m", b"x", 0o644)],
+        );
         // 8 MiB of zeros take no data blocks at all.
         assert!(size <= 8192, "image is {size} bytes");
         let image = Image::open(&img, size).unwrap();
@@ -856,9 +1062,21 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         for (i, opts) in [
             Options::default(),
-            Options { compressor: Compressor::Zstd, level: Some(3), block_size: 65536 },
-            Options { compressor: Compressor::Xz, level: None, block_size: 131072 },
-            Options { compressor: Compressor::Gzip, level: Some(1), block_size: 4096 },
+            Options {
+                compressor: Compressor::Zstd,
+                level: Some(3),
+                block_size: 65536,
+            },
+            Options {
+                compressor: Compressor::Xz,
+                level: None,
+                block_size: 131072,
+            },
+            Options {
+                compressor: Compressor::Gzip,
+                level: Some(1),
+                block_size: 4096,
+            },
         ]
         .iter()
         .enumerate()
@@ -870,7 +1088,11 @@ mod tests {
             let image = Image::open(&img, size).unwrap();
             assert!(image.bytes_used() <= size && image.bytes_used() > size - PAD_TO);
             for (name, data, _) in &files {
-                assert_eq!(&image.read_file(name, u64::MAX).unwrap(), data, "{opts:?} {name}");
+                assert_eq!(
+                    &image.read_file(name, u64::MAX).unwrap(),
+                    data,
+                    "{opts:?} {name}"
+                );
             }
             let out = dir.path().join(format!("out{i}"));
             run(Command::new("unsquashfs").arg("-d").arg(&out).arg(&img));
@@ -892,7 +1114,11 @@ mod tests {
 
         let img2 = dir.path().join("none.sqfs");
         let size = build(&img2, &Options::default(), &[]);
-        assert!(Image::open(&img2, size).unwrap().entries().unwrap().is_empty());
+        assert!(Image::open(&img2, size)
+            .unwrap()
+            .entries()
+            .unwrap()
+            .is_empty());
     }
 
     #[test]
@@ -900,11 +1126,29 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut w = Writer::create(&dir.path().join("n.sqfs"), &Options::default()).unwrap();
         let long = "x".repeat(257);
-        for name in ["", ".", "..", "a/b", "/abs", "../up", "nul\0byte", long.as_str()] {
-            assert!(matches!(w.add_file(name, &mut &b"x"[..], 0o644), Err(Error::InvalidName { .. })), "{name:?}");
+        for name in [
+            "",
+            ".",
+            "..",
+            "a/b",
+            "/abs",
+            "../up",
+            "nul\0byte",
+            long.as_str(),
+        ] {
+            assert!(
+                matches!(
+                    w.add_file(name, &mut &b"x"[..], 0o644),
+                    Err(Error::InvalidName { .. })
+                ),
+                "{name:?}"
+            );
         }
         w.add_file("ok", &mut &b"x"[..], 0o644).unwrap();
-        assert!(matches!(w.add_file("ok", &mut &b"y"[..], 0o644), Err(Error::Duplicate { .. })));
+        assert!(matches!(
+            w.add_file("ok", &mut &b"y"[..], 0o644),
+            Err(Error::Duplicate { .. })
+        ));
         w.finish().unwrap();
     }
 
@@ -913,11 +1157,23 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("o.sqfs");
         for opts in [
-            Options { block_size: 100_000, ..Options::default() },
-            Options { block_size: 2 << 20, ..Options::default() },
-            Options { level: Some(10), ..Options::default() },
+            Options {
+                block_size: 100_000,
+                ..Options::default()
+            },
+            Options {
+                block_size: 2 << 20,
+                ..Options::default()
+            },
+            Options {
+                level: Some(10),
+                ..Options::default()
+            },
         ] {
-            assert!(matches!(Writer::create(&p, &opts), Err(Error::InvalidOptions { .. })), "{opts:?}");
+            assert!(
+                matches!(Writer::create(&p, &opts), Err(Error::InvalidOptions { .. })),
+                "{opts:?}"
+            );
         }
         assert_eq!("GZIP".parse::<Compressor>().unwrap(), Compressor::Gzip);
         assert_eq!("zstd".parse::<Compressor>().unwrap(), Compressor::Zstd);
@@ -934,10 +1190,24 @@ mod tests {
         let used = Image::open(&img, size).unwrap().bytes_used() as usize;
 
         // A limit below bytes_used is refused up front.
-        assert!(matches!(Image::open(&img, size / 2), Err(Error::Truncated { .. })));
+        assert!(matches!(
+            Image::open(&img, size / 2),
+            Err(Error::Truncated { .. })
+        ));
         // Physically truncated files, at many cut points; never a panic.
         let cut = dir.path().join("cut.sqfs");
-        for len in [0, 10, 95, 96, 200, 4096, used / 2, used - 5000, used - 100, used - 1] {
+        for len in [
+            0,
+            10,
+            95,
+            96,
+            200,
+            4096,
+            used / 2,
+            used - 5000,
+            used - 100,
+            used - 1,
+        ] {
             fs::write(&cut, &full[..len]).unwrap();
             let r = Image::open(&cut, u64::MAX).and_then(|i| {
                 for e in i.entries()? {
@@ -967,10 +1237,19 @@ mod tests {
         let image = Image::open(&img, size).unwrap();
         let manifest = &files[1].1;
         let max = manifest.len() as u64 - 1;
-        assert!(matches!(image.read_file("manifest.raucm", max), Err(Error::TooLarge { .. })));
-        assert_eq!(&image.read_file("manifest.raucm", max + 1).unwrap(), manifest);
+        assert!(matches!(
+            image.read_file("manifest.raucm", max),
+            Err(Error::TooLarge { .. })
+        ));
+        assert_eq!(
+            &image.read_file("manifest.raucm", max + 1).unwrap(),
+            manifest
+        );
         for bad in ["../manifest.raucm", "", "/manifest.raucm"] {
-            assert!(matches!(image.read_file(bad, 100), Err(Error::InvalidName { .. })), "{bad:?}");
+            assert!(
+                matches!(image.read_file(bad, 100), Err(Error::InvalidName { .. })),
+                "{bad:?}"
+            );
         }
     }
 
@@ -982,9 +1261,19 @@ mod tests {
         fs::write(src.join("sub/deeper/f"), b"nested").unwrap();
         std::os::unix::fs::symlink("/etc/passwd", src.join("link")).unwrap();
         let img = dir.path().join("l.sqfs");
-        run(Command::new("mksquashfs").arg(&src).arg(&img).args(["-all-root", "-noappend", "-no-progress", "-no-xattrs"]));
+        run(Command::new("mksquashfs").arg(&src).arg(&img).args([
+            "-all-root",
+            "-noappend",
+            "-no-progress",
+            "-no-xattrs",
+        ]));
         let image = Image::open(&img, u64::MAX).unwrap();
-        let names: Vec<(String, EntryKind)> = image.entries().unwrap().into_iter().map(|e| (e.name, e.kind)).collect();
+        let names: Vec<(String, EntryKind)> = image
+            .entries()
+            .unwrap()
+            .into_iter()
+            .map(|e| (e.name, e.kind))
+            .collect();
         assert_eq!(
             names,
             vec![
@@ -995,10 +1284,20 @@ mod tests {
             ]
         );
         assert_eq!(image.read_file("sub/deeper/f", 100).unwrap(), b"nested");
-        assert!(matches!(image.read_file("link", 100), Err(Error::NotAFile { .. })));
+        assert!(matches!(
+            image.read_file("link", 100),
+            Err(Error::NotAFile { .. })
+        ));
         let out = dir.path().join("out");
         fs::create_dir(&out).unwrap();
-        assert!(matches!(image.extract_all(&out), Err(Error::UnsupportedEntry { .. })));
-        assert_eq!(fs::read_dir(&out).unwrap().count(), 0, "nothing may be written before validation");
+        assert!(matches!(
+            image.extract_all(&out),
+            Err(Error::UnsupportedEntry { .. })
+        ));
+        assert_eq!(
+            fs::read_dir(&out).unwrap().count(),
+            0,
+            "nothing may be written before validation"
+        );
     }
 }

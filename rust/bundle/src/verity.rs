@@ -124,7 +124,11 @@ fn tree_from_leaves(leaves: Vec<u8>, salt: &[u8]) -> HashTree {
     for level in levels.iter().rev() {
         tree.extend_from_slice(level);
     }
-    HashTree { root, tree, leaf_offset }
+    HashTree {
+        root,
+        tree,
+        leaf_offset,
+    }
 }
 
 /// Computes the tree over `data_size` bytes read from `data`. `data_size`
@@ -236,7 +240,10 @@ mod tests {
         let mut bad = data.clone();
         bad[5 * BLOCK_SIZE + 17] ^= 1;
         let t2 = compute(&mut &bad[..], bad.len() as u64, &[1; 32], |_| {}).unwrap();
-        assert_eq!(compare(&t2, &t.tree, &t.root), Err(Mismatch::DataBlock(5 * 4096)));
+        assert_eq!(
+            compare(&t2, &t.tree, &t.root),
+            Err(Mismatch::DataBlock(5 * 4096))
+        );
         assert!(compute(&mut &data[..], 100, &[], |_| {}).is_err());
     }
 }

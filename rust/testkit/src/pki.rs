@@ -76,7 +76,8 @@ pub fn issue(dir: &Path, file: &str, spec: Spec<'_>, issuer: Option<&Identity>) 
     b.set_version(2).unwrap();
     let mut serial = BigNum::new().unwrap();
     serial.rand(64, MsbOption::MAYBE_ZERO, false).unwrap();
-    b.set_serial_number(&serial.to_asn1_integer().unwrap()).unwrap();
+    b.set_serial_number(&serial.to_asn1_integer().unwrap())
+        .unwrap();
     b.set_subject_name(&name).unwrap();
     b.set_issuer_name(issuer.map(|i| i.cert.subject_name()).unwrap_or(&name))
         .unwrap();
@@ -93,17 +94,36 @@ pub fn issue(dir: &Path, file: &str, spec: Spec<'_>, issuer: Option<&Identity>) 
                 bc.pathlen(p);
             }
             b.append_extension(bc.build().unwrap()).unwrap();
-            b.append_extension(KeyUsage::new().critical().key_cert_sign().crl_sign().build().unwrap())
-                .unwrap();
+            b.append_extension(
+                KeyUsage::new()
+                    .critical()
+                    .key_cert_sign()
+                    .crl_sign()
+                    .build()
+                    .unwrap(),
+            )
+            .unwrap();
         }
         Usage::CodeSigning | Usage::NoEku | Usage::ServerAuth => {
             b.append_extension(BasicConstraints::new().critical().build().unwrap())
                 .unwrap();
-            b.append_extension(KeyUsage::new().critical().digital_signature().build().unwrap())
-                .unwrap();
+            b.append_extension(
+                KeyUsage::new()
+                    .critical()
+                    .digital_signature()
+                    .build()
+                    .unwrap(),
+            )
+            .unwrap();
             match spec.usage {
                 Usage::CodeSigning => b
-                    .append_extension(ExtendedKeyUsage::new().critical().code_signing().build().unwrap())
+                    .append_extension(
+                        ExtendedKeyUsage::new()
+                            .critical()
+                            .code_signing()
+                            .build()
+                            .unwrap(),
+                    )
                     .unwrap(),
                 Usage::ServerAuth => b
                     .append_extension(ExtendedKeyUsage::new().server_auth().build().unwrap())
@@ -163,22 +183,91 @@ impl Pki {
     pub fn new() -> Pki {
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path();
-        let leaf = |cn, usage, ec, from_days, to_days| Spec { cn, usage, ec, from_days, to_days };
-        let root = issue(d, "root", leaf("Test Root CA", Usage::Ca { pathlen: None }, false, -1, 3650), None);
+        let leaf = |cn, usage, ec, from_days, to_days| Spec {
+            cn,
+            usage,
+            ec,
+            from_days,
+            to_days,
+        };
+        let root = issue(
+            d,
+            "root",
+            leaf("Test Root CA", Usage::Ca { pathlen: None }, false, -1, 3650),
+            None,
+        );
         let inter = issue(
             d,
             "inter",
-            leaf("Test Intermediate CA", Usage::Ca { pathlen: Some(0) }, false, -1, 3650),
+            leaf(
+                "Test Intermediate CA",
+                Usage::Ca { pathlen: Some(0) },
+                false,
+                -1,
+                3650,
+            ),
             Some(&root),
         );
-        let signer = issue(d, "signer", leaf("Test Development Signer", Usage::CodeSigning, false, -1, 365), Some(&inter));
-        let ec_signer = issue(d, "ec", leaf("Test EC Signer", Usage::CodeSigning, true, -1, 365), Some(&inter));
-        let noeku = issue(d, "noeku", leaf("Test NoEKU Signer", Usage::NoEku, false, -1, 365), Some(&root));
-        let server = issue(d, "server", leaf("Test Server", Usage::ServerAuth, false, -1, 365), Some(&inter));
-        let expired = issue(d, "expired", leaf("Test Expired Signer", Usage::CodeSigning, false, -30, -1), Some(&inter));
-        let future = issue(d, "future", leaf("Test Future Signer", Usage::CodeSigning, false, 10, 365), Some(&inter));
-        let other_root = issue(d, "other-root", leaf("Other Root CA", Usage::Ca { pathlen: None }, false, -1, 3650), None);
-        let release = issue(d, "release", leaf("Test Release Signer", Usage::CodeSigning, false, -1, 365), Some(&inter));
+        let signer = issue(
+            d,
+            "signer",
+            leaf(
+                "Test Development Signer",
+                Usage::CodeSigning,
+                false,
+                -1,
+                365,
+            ),
+            Some(&inter),
+        );
+        let ec_signer = issue(
+            d,
+            "ec",
+            leaf("Test EC Signer", Usage::CodeSigning, true, -1, 365),
+            Some(&inter),
+        );
+        let noeku = issue(
+            d,
+            "noeku",
+            leaf("Test NoEKU Signer", Usage::NoEku, false, -1, 365),
+            Some(&root),
+        );
+        let server = issue(
+            d,
+            "server",
+            leaf("Test Server", Usage::ServerAuth, false, -1, 365),
+            Some(&inter),
+        );
+        let expired = issue(
+            d,
+            "expired",
+            leaf("Test Expired Signer", Usage::CodeSigning, false, -30, -1),
+            Some(&inter),
+        );
+        let future = issue(
+            d,
+            "future",
+            leaf("Test Future Signer", Usage::CodeSigning, false, 10, 365),
+            Some(&inter),
+        );
+        let other_root = issue(
+            d,
+            "other-root",
+            leaf(
+                "Other Root CA",
+                Usage::Ca { pathlen: None },
+                false,
+                -1,
+                3650,
+            ),
+            None,
+        );
+        let release = issue(
+            d,
+            "release",
+            leaf("Test Release Signer", Usage::CodeSigning, false, -1, 365),
+            Some(&inter),
+        );
         Pki {
             dir,
             root,

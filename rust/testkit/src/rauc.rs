@@ -54,7 +54,10 @@ impl RaucService {
         std::fs::write(dir.join("slot-b.img"), vec![0u8; cfg.slot_size]).unwrap();
         std::fs::write(
             dir.join("bootstate"),
-            format!("PRIMARY={}\nSTATE_system0=good\nSTATE_system1=good\n", cfg.booted),
+            format!(
+                "PRIMARY={}\nSTATE_system0=good\nSTATE_system1=good\n",
+                cfg.booted
+            ),
         )
         .unwrap();
         let backend = dir.join("bootloader.sh");
@@ -118,7 +121,11 @@ impl RaucService {
             if out.status.success() {
                 break;
             }
-            assert!(Instant::now() < deadline, "rauc service did not come up: {}", self.log());
+            assert!(
+                Instant::now() < deadline,
+                "rauc service did not come up: {}",
+                self.log()
+            );
             std::thread::sleep(Duration::from_millis(100));
         }
     }
@@ -149,7 +156,8 @@ impl RaucService {
 
     /// Slot file `n` (0 = A, 1 = B).
     pub fn slot(&self, n: usize) -> PathBuf {
-        self.dir.join(if n == 0 { "slot-a.img" } else { "slot-b.img" })
+        self.dir
+            .join(if n == 0 { "slot-a.img" } else { "slot-b.img" })
     }
 
     /// The bootloader backend's state file.

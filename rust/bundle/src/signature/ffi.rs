@@ -235,7 +235,11 @@ pub(crate) fn asn1_time_to_unix(t: &Asn1TimeRef) -> Option<i64> {
 /// RAUC's `codesign` purpose: the signer needs extended key usage
 /// codeSigning (and digitalSignature if it has a key usage at all); a CA
 /// that restricts its extended key usage must allow codeSigning.
-unsafe extern "C" fn check_codesign(_p: *const X509_PURPOSE, x: *const sys::X509, ca: c_int) -> c_int {
+unsafe extern "C" fn check_codesign(
+    _p: *const X509_PURPOSE,
+    x: *const sys::X509,
+    ca: c_int,
+) -> c_int {
     let x = x as *mut sys::X509;
     // SAFETY: OpenSSL passes a valid certificate; these calls only read
     // cached extension data.

@@ -106,14 +106,16 @@ impl Keyring {
                 .collect();
             entries.sort();
             for p in entries {
-                let pem = std::fs::read(&p).map_err(|e| keyring_err(format!("{}: {e}", p.display())))?;
+                let pem =
+                    std::fs::read(&p).map_err(|e| keyring_err(format!("{}: {e}", p.display())))?;
                 if let Ok(mut c) = X509::stack_from_pem(&pem) {
                     certs.append(&mut c);
                 }
             }
         } else {
             let pem = std::fs::read(path).map_err(|e| keyring_err(e.to_string()))?;
-            certs = X509::stack_from_pem(&pem).map_err(|e| keyring_err(format!("not PEM certificates: {e}")))?;
+            certs = X509::stack_from_pem(&pem)
+                .map_err(|e| keyring_err(format!("not PEM certificates: {e}")))?;
         }
         if certs.is_empty() {
             return Err(keyring_err("contains no certificates".into()));
@@ -170,7 +172,9 @@ impl VerifyOptions {
             CheckTime::Never => flags |= X509VerifyFlags::NO_CHECK_TIME,
             CheckTime::SigningTime => {
                 let t = signing_time.ok_or_else(|| {
-                    Error::Signature("the signature has no signing time to check certificates against".into())
+                    Error::Signature(
+                        "the signature has no signing time to check certificates against".into(),
+                    )
                 })?;
                 param.set_time(t as _);
             }
@@ -180,12 +184,16 @@ impl VerifyOptions {
         let purpose = match &self.purpose {
             Purpose::Default => None,
             Purpose::Any => Some(X509PurposeId::ANY),
-            Purpose::Codesign => Some(X509PurposeId::from_raw(ffi::codesign_purpose().map_err(ssl)?)),
+            Purpose::Codesign => Some(X509PurposeId::from_raw(
+                ffi::codesign_purpose().map_err(ssl)?,
+            )),
             Purpose::Named(name) => Some(
                 openssl::x509::X509PurposeRef::get_by_sname(name)
                     .and_then(openssl::x509::X509PurposeRef::from_idx)
                     .map(|p| p.purpose())
-                    .map_err(|_| Error::Signature(format!("unknown certificate purpose {name:?}")))?,
+                    .map_err(|_| {
+                        Error::Signature(format!("unknown certificate purpose {name:?}"))
+                    })?,
             ),
         };
         if let Some(p) = purpose {
@@ -219,7 +227,12 @@ impl CertInfo {
             .public_key()
             .and_then(|k| k.public_key_to_der())
             .map(|der| openssl::sha::sha256(&der))
-            .map(|d| d.iter().map(|b| format!("{b:02X}")).collect::<Vec<_>>().join(":"))
+            .map(|d| {
+                d.iter()
+                    .map(|b| format!("{b:02X}"))
+                    .collect::<Vec<_>>()
+                    .join(":")
+            })
             .unwrap_or_default();
         CertInfo {
             subject: oneline(cert.subject_name()),
@@ -235,7 +248,12 @@ impl CertInfo {
 fn oneline(name: &X509NameRef) -> String {
     name.entries()
         .map(|e| {
-            let key = e.object().nid().short_name().map(str::to_string).unwrap_or_else(|_| e.object().to_string());
+            let key = e
+                .object()
+                .nid()
+                .short_name()
+                .map(str::to_string)
+                .unwrap_or_else(|_| e.object().to_string());
             let val = e.data().to_string().unwrap_or_default();
             format!("{key} = {val}")
         })
@@ -316,7 +334,10 @@ impl Signature {
             verified: false,
             detached: self.is_detached(),
             signing_time: self.signing_time(),
-            chain: ffi::embedded_certs(&self.cms).iter().map(CertInfo::of).collect(),
+            chain: ffi::embedded_certs(&self.cms)
+                .iter()
+                .map(CertInfo::of)
+                .collect(),
         }
     }
 
@@ -348,7 +369,8 @@ impl Signature {
         let chain = ctx
             .init(&store, &signer, &untrusted, |c| {
                 c.verify_cert()?;
-                Ok(c.chain().map(|s| s.iter().map(CertInfo::of).collect::<Vec<_>>()))
+                Ok(c.chain()
+                    .map(|s| s.iter().map(CertInfo::of).collect::<Vec<_>>()))
             })
             .ok()
             .flatten()
@@ -386,7 +408,9 @@ impl Signature {
         mut progress: impl FnMut(u64),
     ) -> Result<SignatureInfo, Error> {
         if !self.is_detached() {
-            return Err(Error::Signature("expected a detached signature, found one with inline content".into()));
+            return Err(Error::Signature(
+                "expected a detached signature, found one with inline content".into(),
+            ));
         }
         self.check_certs_and_attributes(opts)?;
         let mut sink = ffi::DigestSink::new(&self.cms).map_err(verify_error)?;
@@ -404,7 +428,9 @@ impl Signature {
         sink.finish_verifying().map_err(|e| {
             let err = verify_error(e);
             match err {
-                Error::Signature(r) => Error::Signature(format!("payload does not match the signature ({r})")),
+                Error::Signature(r) => {
+                    Error::Signature(format!("payload does not match the signature ({r})"))
+                }
                 other => other,
             }
         })?;
@@ -412,9 +438,14 @@ impl Signature {
     }
 
     /// Verifies a signature with inline content and returns the content.
-    pub fn verify_inline(&mut self, opts: &VerifyOptions) -> Result<(Vec<u8>, SignatureInfo), Error> {
+    pub fn verify_inline(
+        &mut self,
+        opts: &VerifyOptions,
+    ) -> Result<(Vec<u8>, SignatureInfo), Error> {
         if self.is_detached() {
-            return Err(Error::Signature("expected a signature with inline content, found a detached one".into()));
+            return Err(Error::Signature(
+                "expected a signature with inline content, found a detached one".into(),
+            ));
         }
         let store = opts.store(self.signing_time())?;
         let mut out = Vec::new();
@@ -469,18 +500,20 @@ impl Signer {
             )
         };
         let KeySource::Pem(k) = &key_src;
-        let matches = cert_x
-            .public_key()
-            .map(|p| p.public_eq(k))
-            .unwrap_or(false);
+        let matches = cert_x.public_key().map(|p| p.public_eq(k)).unwrap_or(false);
         if !matches {
-            return Err(Error::Key(format!("the private key {key} does not belong to the certificate {cert}")));
+            return Err(Error::Key(format!(
+                "the private key {key} does not belong to the certificate {cert}"
+            )));
         }
         let mut inter = Vec::new();
         for p in intermediates {
-            let pem = std::fs::read(p).map_err(|e| Error::Key(format!("cannot read intermediate {}: {e}", p.display())))?;
-            let mut certs = X509::stack_from_pem(&pem)
-                .map_err(|e| Error::Key(format!("{} is not a PEM certificate: {e}", p.display())))?;
+            let pem = std::fs::read(p).map_err(|e| {
+                Error::Key(format!("cannot read intermediate {}: {e}", p.display()))
+            })?;
+            let mut certs = X509::stack_from_pem(&pem).map_err(|e| {
+                Error::Key(format!("{} is not a PEM certificate: {e}", p.display()))
+            })?;
             if certs.is_empty() {
                 return Err(Error::Key(format!("{} holds no certificate", p.display())));
             }
@@ -515,7 +548,8 @@ impl Signer {
     fn cert_stack(&self) -> Result<Stack<X509>, Error> {
         let mut st = Stack::new().map_err(|e| Error::Signature(e.to_string()))?;
         for c in &self.intermediates {
-            st.push(c.clone()).map_err(|e| Error::Signature(e.to_string()))?;
+            st.push(c.clone())
+                .map_err(|e| Error::Signature(e.to_string()))?;
         }
         Ok(st)
     }
@@ -540,7 +574,10 @@ impl Signer {
             Some(self.pkey()),
             Some(&certs),
             None,
-            CMSOptions::BINARY | CMSOptions::NOSMIMECAP | CMSOptions::DETACHED | CMSOptions::PARTIAL,
+            CMSOptions::BINARY
+                | CMSOptions::NOSMIMECAP
+                | CMSOptions::DETACHED
+                | CMSOptions::PARTIAL,
         )
         .map_err(sign_err)?;
         let mut sink = ffi::DigestSink::new(&cms).map_err(sign_err)?;

@@ -21,7 +21,12 @@ type ENGINE = c_void;
 extern "C" {
     fn ENGINE_by_id(id: *const c_char) -> *mut ENGINE;
     fn ENGINE_init(e: *mut ENGINE) -> c_int;
-    fn ENGINE_ctrl_cmd_string(e: *mut ENGINE, cmd: *const c_char, arg: *const c_char, optional: c_int) -> c_int;
+    fn ENGINE_ctrl_cmd_string(
+        e: *mut ENGINE,
+        cmd: *const c_char,
+        arg: *const c_char,
+        optional: c_int,
+    ) -> c_int;
     fn ENGINE_ctrl_cmd(
         e: *mut ENGINE,
         cmd: *const c_char,
@@ -92,11 +97,18 @@ fn engine() -> Result<&'static Mutex<Engine>, Error> {
 
 /// Loads the private key named by a `pkcs11:` URI.
 pub(super) fn load_private_key(uri: &str) -> Result<PKey<Private>, Error> {
-    let guard = engine()?.lock().map_err(|_| Error::Key("pkcs11 engine lock poisoned".into()))?;
+    let guard = engine()?
+        .lock()
+        .map_err(|_| Error::Key("pkcs11 engine lock poisoned".into()))?;
     let id = cstr(uri, "key URI")?;
     // SAFETY: the engine is initialised; the returned key is owned by us.
     unsafe {
-        let k = ENGINE_load_private_key(guard.0, id.as_ptr(), std::ptr::null_mut(), std::ptr::null_mut());
+        let k = ENGINE_load_private_key(
+            guard.0,
+            id.as_ptr(),
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+        );
         if k.is_null() {
             return Err(engine_err(&format!("loading the private key {uri}")));
         }
@@ -112,7 +124,9 @@ struct LoadCertParams {
 
 /// Loads the certificate named by a `pkcs11:` URI.
 pub(super) fn load_certificate(uri: &str) -> Result<X509, Error> {
-    let guard = engine()?.lock().map_err(|_| Error::Key("pkcs11 engine lock poisoned".into()))?;
+    let guard = engine()?
+        .lock()
+        .map_err(|_| Error::Key("pkcs11 engine lock poisoned".into()))?;
     let id = cstr(uri, "certificate URI")?;
     let cmd = cstr("LOAD_CERT_CTRL", "command")?;
     let mut params = LoadCertParams {
@@ -121,7 +135,14 @@ pub(super) fn load_certificate(uri: &str) -> Result<X509, Error> {
     };
     // SAFETY: LOAD_CERT_CTRL fills `cert` with an owned certificate.
     unsafe {
-        let ok = ENGINE_ctrl_cmd(guard.0, cmd.as_ptr(), 0, (&mut params as *mut LoadCertParams).cast(), None, 0);
+        let ok = ENGINE_ctrl_cmd(
+            guard.0,
+            cmd.as_ptr(),
+            0,
+            (&mut params as *mut LoadCertParams).cast(),
+            None,
+            0,
+        );
         if ok != 1 || params.cert.is_null() {
             return Err(engine_err(&format!("loading the certificate {uri}")));
         }

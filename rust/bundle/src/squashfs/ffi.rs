@@ -49,10 +49,12 @@ struct sqfs_file_t {
 #[repr(C)]
 struct sqfs_compressor_t {
     base: sqfs_object_t,
-    get_configuration: Option<unsafe extern "C" fn(*const sqfs_compressor_t, *mut sqfs_compressor_config_t)>,
+    get_configuration:
+        Option<unsafe extern "C" fn(*const sqfs_compressor_t, *mut sqfs_compressor_config_t)>,
     write_options: Option<unsafe extern "C" fn(*mut sqfs_compressor_t, *mut sqfs_file_t) -> c_int>,
     read_options: Option<unsafe extern "C" fn(*mut sqfs_compressor_t, *mut sqfs_file_t) -> c_int>,
-    do_block: Option<unsafe extern "C" fn(*mut sqfs_compressor_t, *const u8, u32, *mut u8, u32) -> i32>,
+    do_block:
+        Option<unsafe extern "C" fn(*mut sqfs_compressor_t, *const u8, u32, *mut u8, u32) -> i32>,
 }
 
 #[repr(C)]
@@ -218,16 +220,34 @@ const SQFS_ERROR_OUT_OF_BOUNDS: c_int = -8;
 extern "C" {
     fn sqfs_free(ptr: *mut c_void);
 
-    fn sqfs_super_init(sup: *mut sqfs_super_t, block_size: usize, mtime: u32, comp: c_int) -> c_int;
+    fn sqfs_super_init(sup: *mut sqfs_super_t, block_size: usize, mtime: u32, comp: c_int)
+        -> c_int;
     fn sqfs_super_write(sup: *const sqfs_super_t, file: *mut sqfs_file_t) -> c_int;
     fn sqfs_super_read(sup: *mut sqfs_super_t, file: *mut sqfs_file_t) -> c_int;
 
-    fn sqfs_compressor_config_init(cfg: *mut sqfs_compressor_config_t, id: c_int, block_size: usize, flags: u16) -> c_int;
-    fn sqfs_compressor_create(cfg: *const sqfs_compressor_config_t, out: *mut *mut sqfs_compressor_t) -> c_int;
+    fn sqfs_compressor_config_init(
+        cfg: *mut sqfs_compressor_config_t,
+        id: c_int,
+        block_size: usize,
+        flags: u16,
+    ) -> c_int;
+    fn sqfs_compressor_create(
+        cfg: *const sqfs_compressor_config_t,
+        out: *mut *mut sqfs_compressor_t,
+    ) -> c_int;
 
-    fn sqfs_block_writer_create(file: *mut sqfs_file_t, devblksz: usize, flags: u32) -> *mut sqfs_block_writer_t;
+    fn sqfs_block_writer_create(
+        file: *mut sqfs_file_t,
+        devblksz: usize,
+        flags: u32,
+    ) -> *mut sqfs_block_writer_t;
     fn sqfs_frag_table_create(flags: u32) -> *mut sqfs_frag_table_t;
-    fn sqfs_frag_table_write(tbl: *mut sqfs_frag_table_t, file: *mut sqfs_file_t, sup: *mut sqfs_super_t, cmp: *mut sqfs_compressor_t) -> c_int;
+    fn sqfs_frag_table_write(
+        tbl: *mut sqfs_frag_table_t,
+        file: *mut sqfs_file_t,
+        sup: *mut sqfs_super_t,
+        cmp: *mut sqfs_compressor_t,
+    ) -> c_int;
     fn sqfs_block_processor_create(
         max_block_size: usize,
         cmp: *mut sqfs_compressor_t,
@@ -236,26 +256,62 @@ extern "C" {
         wr: *mut sqfs_block_writer_t,
         tbl: *mut sqfs_frag_table_t,
     ) -> *mut sqfs_block_processor_t;
-    fn sqfs_block_processor_begin_file(proc_: *mut sqfs_block_processor_t, inode: *mut *mut sqfs_inode_generic_t, user: *mut c_void, flags: u32) -> c_int;
-    fn sqfs_block_processor_append(proc_: *mut sqfs_block_processor_t, data: *const c_void, size: usize) -> c_int;
+    fn sqfs_block_processor_begin_file(
+        proc_: *mut sqfs_block_processor_t,
+        inode: *mut *mut sqfs_inode_generic_t,
+        user: *mut c_void,
+        flags: u32,
+    ) -> c_int;
+    fn sqfs_block_processor_append(
+        proc_: *mut sqfs_block_processor_t,
+        data: *const c_void,
+        size: usize,
+    ) -> c_int;
     fn sqfs_block_processor_end_file(proc_: *mut sqfs_block_processor_t) -> c_int;
     fn sqfs_block_processor_finish(proc_: *mut sqfs_block_processor_t) -> c_int;
 
     fn sqfs_id_table_create(flags: u32) -> *mut sqfs_id_table_t;
     fn sqfs_id_table_id_to_index(tbl: *mut sqfs_id_table_t, id: u32, out: *mut u16) -> c_int;
-    fn sqfs_id_table_write(tbl: *mut sqfs_id_table_t, file: *mut sqfs_file_t, sup: *mut sqfs_super_t, cmp: *mut sqfs_compressor_t) -> c_int;
+    fn sqfs_id_table_write(
+        tbl: *mut sqfs_id_table_t,
+        file: *mut sqfs_file_t,
+        sup: *mut sqfs_super_t,
+        cmp: *mut sqfs_compressor_t,
+    ) -> c_int;
 
-    fn sqfs_meta_writer_create(file: *mut sqfs_file_t, cmp: *mut sqfs_compressor_t, flags: u32) -> *mut sqfs_meta_writer_t;
+    fn sqfs_meta_writer_create(
+        file: *mut sqfs_file_t,
+        cmp: *mut sqfs_compressor_t,
+        flags: u32,
+    ) -> *mut sqfs_meta_writer_t;
     fn sqfs_meta_writer_flush(m: *mut sqfs_meta_writer_t) -> c_int;
-    fn sqfs_meta_writer_get_position(m: *const sqfs_meta_writer_t, block_start: *mut u64, offset: *mut u32);
+    fn sqfs_meta_writer_get_position(
+        m: *const sqfs_meta_writer_t,
+        block_start: *mut u64,
+        offset: *mut u32,
+    );
     fn sqfs_meta_write_write_to_file(m: *mut sqfs_meta_writer_t) -> c_int;
-    fn sqfs_meta_writer_write_inode(m: *mut sqfs_meta_writer_t, n: *const sqfs_inode_generic_t) -> c_int;
+    fn sqfs_meta_writer_write_inode(
+        m: *mut sqfs_meta_writer_t,
+        n: *const sqfs_inode_generic_t,
+    ) -> c_int;
 
     fn sqfs_dir_writer_create(dm: *mut sqfs_meta_writer_t, flags: u32) -> *mut sqfs_dir_writer_t;
     fn sqfs_dir_writer_begin(w: *mut sqfs_dir_writer_t, flags: u32) -> c_int;
-    fn sqfs_dir_writer_add_entry(w: *mut sqfs_dir_writer_t, name: *const c_char, inode_num: u32, inode_ref: u64, mode: u16) -> c_int;
+    fn sqfs_dir_writer_add_entry(
+        w: *mut sqfs_dir_writer_t,
+        name: *const c_char,
+        inode_num: u32,
+        inode_ref: u64,
+        mode: u16,
+    ) -> c_int;
     fn sqfs_dir_writer_end(w: *mut sqfs_dir_writer_t) -> c_int;
-    fn sqfs_dir_writer_create_inode(w: *const sqfs_dir_writer_t, hlinks: usize, xattr: u32, parent_ino: u32) -> *mut sqfs_inode_generic_t;
+    fn sqfs_dir_writer_create_inode(
+        w: *const sqfs_dir_writer_t,
+        hlinks: usize,
+        xattr: u32,
+        parent_ino: u32,
+    ) -> *mut sqfs_inode_generic_t;
     fn sqfs_dir_writer_write_export_table(
         w: *mut sqfs_dir_writer_t,
         file: *mut sqfs_file_t,
@@ -268,15 +324,44 @@ extern "C" {
     fn sqfs_inode_get_file_size(inode: *const sqfs_inode_generic_t, size: *mut u64) -> c_int;
     fn sqfs_inode_make_basic(inode: *mut sqfs_inode_generic_t) -> c_int;
 
-    fn sqfs_dir_reader_create(sup: *const sqfs_super_t, cmp: *mut sqfs_compressor_t, file: *mut sqfs_file_t, flags: u32) -> *mut sqfs_dir_reader_t;
-    fn sqfs_dir_reader_open_dir(rd: *mut sqfs_dir_reader_t, inode: *const sqfs_inode_generic_t, flags: u32) -> c_int;
+    fn sqfs_dir_reader_create(
+        sup: *const sqfs_super_t,
+        cmp: *mut sqfs_compressor_t,
+        file: *mut sqfs_file_t,
+        flags: u32,
+    ) -> *mut sqfs_dir_reader_t;
+    fn sqfs_dir_reader_open_dir(
+        rd: *mut sqfs_dir_reader_t,
+        inode: *const sqfs_inode_generic_t,
+        flags: u32,
+    ) -> c_int;
     fn sqfs_dir_reader_read(rd: *mut sqfs_dir_reader_t, out: *mut *mut sqfs_dir_entry_t) -> c_int;
-    fn sqfs_dir_reader_get_inode(rd: *mut sqfs_dir_reader_t, inode: *mut *mut sqfs_inode_generic_t) -> c_int;
-    fn sqfs_dir_reader_get_root_inode(rd: *mut sqfs_dir_reader_t, inode: *mut *mut sqfs_inode_generic_t) -> c_int;
+    fn sqfs_dir_reader_get_inode(
+        rd: *mut sqfs_dir_reader_t,
+        inode: *mut *mut sqfs_inode_generic_t,
+    ) -> c_int;
+    fn sqfs_dir_reader_get_root_inode(
+        rd: *mut sqfs_dir_reader_t,
+        inode: *mut *mut sqfs_inode_generic_t,
+    ) -> c_int;
 
-    fn sqfs_data_reader_create(file: *mut sqfs_file_t, block_size: usize, cmp: *mut sqfs_compressor_t, flags: u32) -> *mut sqfs_data_reader_t;
-    fn sqfs_data_reader_load_fragment_table(data: *mut sqfs_data_reader_t, sup: *const sqfs_super_t) -> c_int;
-    fn sqfs_data_reader_read(data: *mut sqfs_data_reader_t, inode: *const sqfs_inode_generic_t, offset: u64, buffer: *mut c_void, size: u32) -> i32;
+    fn sqfs_data_reader_create(
+        file: *mut sqfs_file_t,
+        block_size: usize,
+        cmp: *mut sqfs_compressor_t,
+        flags: u32,
+    ) -> *mut sqfs_data_reader_t;
+    fn sqfs_data_reader_load_fragment_table(
+        data: *mut sqfs_data_reader_t,
+        sup: *const sqfs_super_t,
+    ) -> c_int;
+    fn sqfs_data_reader_read(
+        data: *mut sqfs_data_reader_t,
+        inode: *const sqfs_inode_generic_t,
+        offset: u64,
+        buffer: *mut c_void,
+        size: u32,
+    ) -> i32;
 }
 
 // ---------------------------------------------------------------------------
@@ -325,14 +410,22 @@ pub(super) type FfiResult<T> = Result<T, SqfsError>;
 
 fn check(file: &IoFile, op: &'static str, ret: c_int) -> FfiResult<()> {
     if ret < 0 {
-        Err(SqfsError { op, code: ret, io: file.take_error() })
+        Err(SqfsError {
+            op,
+            code: ret,
+            io: file.take_error(),
+        })
     } else {
         Ok(())
     }
 }
 
 fn non_null<T>(op: &'static str, p: *mut T) -> FfiResult<NonNull<T>> {
-    NonNull::new(p).ok_or(SqfsError { op, code: -1, io: None })
+    NonNull::new(p).ok_or(SqfsError {
+        op,
+        code: -1,
+        io: None,
+    })
 }
 
 /// Destroys any libsquashfs object (they all start with `sqfs_object_t`).
@@ -375,14 +468,21 @@ impl IoFile {
     pub fn new(file: File, size: u64, limit: u64) -> Box<IoFile> {
         Box::new(IoFile {
             vt: sqfs_file_t {
-                base: sqfs_object_t { destroy: Some(io_destroy), copy: None },
+                base: sqfs_object_t {
+                    destroy: Some(io_destroy),
+                    copy: None,
+                },
                 read_at: Some(io_read_at),
                 write_at: Some(io_write_at),
                 get_size: Some(io_get_size),
                 truncate: Some(io_truncate),
             },
             file,
-            state: Mutex::new(IoState { size, limit, error: None }),
+            state: Mutex::new(IoState {
+                size,
+                limit,
+                error: None,
+            }),
         })
     }
 
@@ -427,7 +527,12 @@ unsafe extern "C" fn io_destroy(_: *mut sqfs_object_t) {
     // Owned by Rust (Box<IoFile>); libsquashfs never owns our file.
 }
 
-unsafe extern "C" fn io_read_at(f: *mut sqfs_file_t, offset: u64, buf: *mut c_void, size: usize) -> c_int {
+unsafe extern "C" fn io_read_at(
+    f: *mut sqfs_file_t,
+    offset: u64,
+    buf: *mut c_void,
+    size: usize,
+) -> c_int {
     // SAFETY: see io_of.
     let io = io_of(f);
     let mut st = io.lock();
@@ -449,7 +554,12 @@ unsafe extern "C" fn io_read_at(f: *mut sqfs_file_t, offset: u64, buf: *mut c_vo
     }
 }
 
-unsafe extern "C" fn io_write_at(f: *mut sqfs_file_t, offset: u64, buf: *const c_void, size: usize) -> c_int {
+unsafe extern "C" fn io_write_at(
+    f: *mut sqfs_file_t,
+    offset: u64,
+    buf: *const c_void,
+    size: usize,
+) -> c_int {
     // SAFETY: see io_of.
     let io = io_of(f);
     let mut st = io.lock();
@@ -498,11 +608,29 @@ unsafe extern "C" fn io_truncate(f: *mut sqfs_file_t, size: u64) -> c_int {
 struct Compressor(NonNull<sqfs_compressor_t>);
 
 impl Compressor {
-    fn new(file: &IoFile, id: u16, block_size: u32, level: Option<u32>, uncompress: bool) -> FfiResult<Compressor> {
-        let flags = if uncompress { SQFS_COMP_FLAG_UNCOMPRESS } else { 0 };
-        let mut cfg = sqfs_compressor_config_t { id: 0, flags: 0, block_size: 0, level: 0, opt: [0; 2] };
+    fn new(
+        file: &IoFile,
+        id: u16,
+        block_size: u32,
+        level: Option<u32>,
+        uncompress: bool,
+    ) -> FfiResult<Compressor> {
+        let flags = if uncompress {
+            SQFS_COMP_FLAG_UNCOMPRESS
+        } else {
+            0
+        };
+        let mut cfg = sqfs_compressor_config_t {
+            id: 0,
+            flags: 0,
+            block_size: 0,
+            level: 0,
+            opt: [0; 2],
+        };
         // SAFETY: cfg is a valid, writable config struct.
-        let r = unsafe { sqfs_compressor_config_init(&mut cfg, c_int::from(id), block_size as usize, flags) };
+        let r = unsafe {
+            sqfs_compressor_config_init(&mut cfg, c_int::from(id), block_size as usize, flags)
+        };
         check(file, "configuring compressor", r)?;
         if let Some(level) = level {
             cfg.level = level;
@@ -557,7 +685,10 @@ impl RustDeflate {
     fn wrap(inner: NonNull<sqfs_compressor_t>, level: u32) -> NonNull<sqfs_compressor_t> {
         let b = Box::new(RustDeflate {
             vt: sqfs_compressor_t {
-                base: sqfs_object_t { destroy: Some(rd_destroy), copy: Some(rd_copy) },
+                base: sqfs_object_t {
+                    destroy: Some(rd_destroy),
+                    copy: Some(rd_copy),
+                },
                 get_configuration: Some(rd_get_configuration),
                 write_options: Some(rd_write_options),
                 read_options: Some(rd_read_options),
@@ -599,7 +730,10 @@ unsafe extern "C" fn rd_copy(obj: *const sqfs_object_t) -> *mut sqfs_object_t {
     }
 }
 
-unsafe extern "C" fn rd_get_configuration(cmp: *const sqfs_compressor_t, cfg: *mut sqfs_compressor_config_t) {
+unsafe extern "C" fn rd_get_configuration(
+    cmp: *const sqfs_compressor_t,
+    cfg: *mut sqfs_compressor_config_t,
+) {
     // SAFETY: see rd_of; the inner compressor implements every hook.
     let inner = rd_of(cmp).inner.as_ptr();
     if let Some(f) = (*inner).get_configuration {
@@ -607,7 +741,10 @@ unsafe extern "C" fn rd_get_configuration(cmp: *const sqfs_compressor_t, cfg: *m
     }
 }
 
-unsafe extern "C" fn rd_write_options(cmp: *mut sqfs_compressor_t, file: *mut sqfs_file_t) -> c_int {
+unsafe extern "C" fn rd_write_options(
+    cmp: *mut sqfs_compressor_t,
+    file: *mut sqfs_file_t,
+) -> c_int {
     // SAFETY: as above.
     let inner = rd_of(cmp).inner.as_ptr();
     match (*inner).write_options {
@@ -628,7 +765,13 @@ unsafe extern "C" fn rd_read_options(cmp: *mut sqfs_compressor_t, file: *mut sqf
 /// Compresses `size` bytes into at most `outsize`; returns the compressed
 /// length, or 0 when the result would not be smaller than the input (the
 /// block is then stored uncompressed), as libsquashfs's own compressors do.
-unsafe extern "C" fn rd_do_block(cmp: *mut sqfs_compressor_t, input: *const u8, size: u32, out: *mut u8, outsize: u32) -> i32 {
+unsafe extern "C" fn rd_do_block(
+    cmp: *mut sqfs_compressor_t,
+    input: *const u8,
+    size: u32,
+    out: *mut u8,
+    outsize: u32,
+) -> i32 {
     // SAFETY: see rd_of; this instance belongs to the calling thread.
     let me = rd_of(cmp);
     if size == 0 || outsize == 0 {
@@ -638,7 +781,10 @@ unsafe extern "C" fn rd_do_block(cmp: *mut sqfs_compressor_t, input: *const u8, 
     let input = std::slice::from_raw_parts(input, size as usize);
     let out = std::slice::from_raw_parts_mut(out, outsize as usize);
     me.deflate.reset();
-    match me.deflate.compress(input, out, flate2::FlushCompress::Finish) {
+    match me
+        .deflate
+        .compress(input, out, flate2::FlushCompress::Finish)
+    {
         Ok(flate2::Status::StreamEnd) => {
             let n = me.deflate.total_out();
             if n < u64::from(size) {
@@ -721,7 +867,9 @@ impl Inode {
             }
             // SAFETY: slink payload is the active union member for symlinks
             // (and shares its leading fields with slink_ext).
-            SQFS_INODE_SLINK | SQFS_INODE_EXT_SLINK => u64::from(unsafe { self.0.as_ref().data.slink.target_size }),
+            SQFS_INODE_SLINK | SQFS_INODE_EXT_SLINK => {
+                u64::from(unsafe { self.0.as_ref().data.slink.target_size })
+            }
             _ => 0,
         }
     }
@@ -787,11 +935,20 @@ impl RawWriter {
         let cmp = Compressor::new(&file, cfg.compressor, cfg.block_size, cfg.level, false)?;
         let mut sup = sqfs_super_t::default();
         // SAFETY: sup is a valid out struct.
-        let r = unsafe { sqfs_super_init(&mut sup, cfg.block_size as usize, cfg.mtime, c_int::from(cfg.compressor)) };
+        let r = unsafe {
+            sqfs_super_init(
+                &mut sup,
+                cfg.block_size as usize,
+                cfg.mtime,
+                c_int::from(cfg.compressor),
+            )
+        };
         check(&file, "initialising superblock", r)?;
         // Placeholder superblock; rewritten with the final tables in finish().
         // SAFETY: f is our live IoFile.
-        check(&file, "writing superblock", unsafe { sqfs_super_write(&sup, f) })?;
+        check(&file, "writing superblock", unsafe {
+            sqfs_super_write(&sup, f)
+        })?;
         // SAFETY: cmp and f are live; write_options is always provided.
         let r = unsafe {
             match (*cmp.raw()).write_options {
@@ -807,8 +964,12 @@ impl RawWriter {
 
         // SAFETY (all creations below): arguments are live objects owned by
         // the RawWriter being built, which outlives every user.
-        let frags = Obj::new("creating fragment table", unsafe { sqfs_frag_table_create(0) })?;
-        let block_writer = Obj::new("creating block writer", unsafe { sqfs_block_writer_create(f, 4096, 0) })?;
+        let frags = Obj::new("creating fragment table", unsafe {
+            sqfs_frag_table_create(0)
+        })?;
+        let block_writer = Obj::new("creating block writer", unsafe {
+            sqfs_block_writer_create(f, 4096, 0)
+        })?;
         let workers = cfg.workers.max(1);
         let processor = Obj::new("creating block processor", unsafe {
             sqfs_block_processor_create(
@@ -821,7 +982,9 @@ impl RawWriter {
             )
         })?;
         let ids = Obj::new("creating id table", unsafe { sqfs_id_table_create(0) })?;
-        let inode_meta = Obj::new("creating inode table writer", unsafe { sqfs_meta_writer_create(f, cmp.raw(), 0) })?;
+        let inode_meta = Obj::new("creating inode table writer", unsafe {
+            sqfs_meta_writer_create(f, cmp.raw(), 0)
+        })?;
         let dir_meta = Obj::new("creating directory table writer", unsafe {
             sqfs_meta_writer_create(f, cmp.raw(), SQFS_META_WRITER_KEEP_IN_MEMORY)
         })?;
@@ -850,16 +1013,24 @@ impl RawWriter {
         let mut slot: Box<*mut sqfs_inode_generic_t> = Box::new(ptr::null_mut());
         // SAFETY: the slot is boxed and kept in self.files until finish(), so
         // the pointer the processor keeps stays valid.
-        let r = unsafe { sqfs_block_processor_begin_file(self.proc_raw(), &mut *slot, ptr::null_mut(), 0) };
+        let r = unsafe {
+            sqfs_block_processor_begin_file(self.proc_raw(), &mut *slot, ptr::null_mut(), 0)
+        };
         check(&self.file, "starting file", r)?;
-        self.files.push(PendingFile { name, mode, inode: slot });
+        self.files.push(PendingFile {
+            name,
+            mode,
+            inode: slot,
+        });
         self.in_file = true;
         Ok(())
     }
 
     pub fn append(&mut self, data: &[u8]) -> FfiResult<()> {
         // SAFETY: data is a valid buffer; the processor copies it.
-        let r = unsafe { sqfs_block_processor_append(self.proc_raw(), data.as_ptr() as *const c_void, data.len()) };
+        let r = unsafe {
+            sqfs_block_processor_append(self.proc_raw(), data.as_ptr() as *const c_void, data.len())
+        };
         check(&self.file, "writing file data", r)
     }
 
@@ -887,11 +1058,15 @@ impl RawWriter {
         let f = self.file.raw();
         // SAFETY: processor is live; waits for the workers and writes all
         // outstanding blocks, completing the inodes in self.files.
-        check(&self.file, "flushing data blocks", unsafe { sqfs_block_processor_finish(self.proc_raw()) })?;
+        check(&self.file, "flushing data blocks", unsafe {
+            sqfs_block_processor_finish(self.proc_raw())
+        })?;
 
         let mut root_id = 0u16;
         // SAFETY: ids is live; root_id is a valid out pointer. uid = gid = 0.
-        check(&self.file, "recording owner id", unsafe { sqfs_id_table_id_to_index(self.ids.raw(), 0, &mut root_id) })?;
+        check(&self.file, "recording owner id", unsafe {
+            sqfs_id_table_id_to_index(self.ids.raw(), 0, &mut root_id)
+        })?;
 
         self.sup.inode_table_start = self.file.size();
         // Inode numbers: files 1..=n in insertion order, root n + 1 (as
@@ -901,7 +1076,11 @@ impl RawWriter {
         for (i, pf) in self.files.iter_mut().enumerate() {
             let inode = *pf.inode;
             if inode.is_null() {
-                return Err(SqfsError { op: "finalising file inode", code: -4, io: None });
+                return Err(SqfsError {
+                    op: "finalising file inode",
+                    code: -4,
+                    io: None,
+                });
             }
             // SAFETY: the processor has finished, so the inode is complete and
             // exclusively ours; only base/file_ext fields are touched.
@@ -922,24 +1101,43 @@ impl RawWriter {
             }
             let (mut block, mut offset) = (0u64, 0u32);
             // SAFETY: live meta writer and valid out pointers / inode.
-            unsafe { sqfs_meta_writer_get_position(self.inode_meta.raw(), &mut block, &mut offset) };
-            check(&self.file, "writing file inode", unsafe { sqfs_meta_writer_write_inode(self.inode_meta.raw(), inode) })?;
+            unsafe {
+                sqfs_meta_writer_get_position(self.inode_meta.raw(), &mut block, &mut offset)
+            };
+            check(&self.file, "writing file inode", unsafe {
+                sqfs_meta_writer_write_inode(self.inode_meta.raw(), inode)
+            })?;
             refs.push((block << 16) | u64::from(offset));
         }
 
         // Root directory: entries sorted by name (byte order) as squashfs requires.
         let mut order: Vec<usize> = (0..self.files.len()).collect();
-        order.sort_by(|&a, &b| self.files[a].name.as_bytes().cmp(self.files[b].name.as_bytes()));
+        order.sort_by(|&a, &b| {
+            self.files[a]
+                .name
+                .as_bytes()
+                .cmp(self.files[b].name.as_bytes())
+        });
         // SAFETY: live dir writer; names are NUL-terminated CStrings.
-        check(&self.file, "writing root directory", unsafe { sqfs_dir_writer_begin(self.dir_writer.raw(), 0) })?;
+        check(&self.file, "writing root directory", unsafe {
+            sqfs_dir_writer_begin(self.dir_writer.raw(), 0)
+        })?;
         for i in order {
             let pf = &self.files[i];
             let r = unsafe {
-                sqfs_dir_writer_add_entry(self.dir_writer.raw(), pf.name.as_ptr(), i as u32 + 1, refs[i], 0o100000 | pf.mode)
+                sqfs_dir_writer_add_entry(
+                    self.dir_writer.raw(),
+                    pf.name.as_ptr(),
+                    i as u32 + 1,
+                    refs[i],
+                    0o100000 | pf.mode,
+                )
             };
             check(&self.file, "adding directory entry", r)?;
         }
-        check(&self.file, "writing root directory", unsafe { sqfs_dir_writer_end(self.dir_writer.raw()) })?;
+        check(&self.file, "writing root directory", unsafe {
+            sqfs_dir_writer_end(self.dir_writer.raw())
+        })?;
         let root_ino = n + 1;
         // SAFETY: directory was just ended; returns a malloc'd inode or null.
         let root = Inode::from_raw("creating root inode", unsafe {
@@ -963,15 +1161,29 @@ impl RawWriter {
         // SAFETY: live meta writer, valid out pointers and inode.
         unsafe { sqfs_meta_writer_get_position(self.inode_meta.raw(), &mut block, &mut offset) };
         let root_ref = (block << 16) | u64::from(offset);
-        check(&self.file, "writing root inode", unsafe { sqfs_meta_writer_write_inode(self.inode_meta.raw(), root.0.as_ptr()) })?;
+        check(&self.file, "writing root inode", unsafe {
+            sqfs_meta_writer_write_inode(self.inode_meta.raw(), root.0.as_ptr())
+        })?;
 
         // SAFETY (rest): live objects owned by self; sup is ours.
         unsafe {
-            check(&self.file, "flushing inode table", sqfs_meta_writer_flush(self.inode_meta.raw()))?;
-            check(&self.file, "flushing directory table", sqfs_meta_writer_flush(self.dir_meta.raw()))?;
+            check(
+                &self.file,
+                "flushing inode table",
+                sqfs_meta_writer_flush(self.inode_meta.raw()),
+            )?;
+            check(
+                &self.file,
+                "flushing directory table",
+                sqfs_meta_writer_flush(self.dir_meta.raw()),
+            )?;
             self.sup.root_inode_ref = root_ref;
             self.sup.directory_table_start = self.file.size();
-            check(&self.file, "writing directory table", sqfs_meta_write_write_to_file(self.dir_meta.raw()))?;
+            check(
+                &self.file,
+                "writing directory table",
+                sqfs_meta_write_write_to_file(self.dir_meta.raw()),
+            )?;
             self.sup.inode_count = root_ino;
             check(
                 &self.file,
@@ -981,11 +1193,26 @@ impl RawWriter {
             check(
                 &self.file,
                 "writing export table",
-                sqfs_dir_writer_write_export_table(self.dir_writer.raw(), f, self.cmp.raw(), root_ino, root_ref, &mut self.sup),
+                sqfs_dir_writer_write_export_table(
+                    self.dir_writer.raw(),
+                    f,
+                    self.cmp.raw(),
+                    root_ino,
+                    root_ref,
+                    &mut self.sup,
+                ),
             )?;
-            check(&self.file, "writing id table", sqfs_id_table_write(self.ids.raw(), f, &mut self.sup, self.cmp.raw()))?;
+            check(
+                &self.file,
+                "writing id table",
+                sqfs_id_table_write(self.ids.raw(), f, &mut self.sup, self.cmp.raw()),
+            )?;
             self.sup.bytes_used = self.file.size();
-            check(&self.file, "writing superblock", sqfs_super_write(&self.sup, f))?;
+            check(
+                &self.file,
+                "writing superblock",
+                sqfs_super_write(&self.sup, f),
+            )?;
         }
         Ok(self.sup.bytes_used)
     }
@@ -1034,9 +1261,15 @@ impl RawImage {
         let f = file.raw();
         let mut sup = Box::new(sqfs_super_t::default());
         // SAFETY: f is our live IoFile, sup a valid out struct.
-        check(&file, "reading superblock", unsafe { sqfs_super_read(&mut *sup, f) })?;
+        check(&file, "reading superblock", unsafe {
+            sqfs_super_read(&mut *sup, f)
+        })?;
         if sup.bytes_used > limit {
-            return Err(SqfsError { op: "checking image size", code: SQFS_ERROR_OUT_OF_BOUNDS, io: None });
+            return Err(SqfsError {
+                op: "checking image size",
+                code: SQFS_ERROR_OUT_OF_BOUNDS,
+                io: None,
+            });
         }
         file.set_bounds(sup.bytes_used, sup.bytes_used);
         let cmp = Compressor::new(&file, sup.compression_id, sup.block_size, None, true)?;
@@ -1051,12 +1284,22 @@ impl RawImage {
             check(&file, "reading compressor options", r)?;
         }
         // SAFETY: sup/cmp/f are owned by the RawImage that outlives the readers.
-        let dirs = Obj::new("creating directory reader", unsafe { sqfs_dir_reader_create(&*sup, cmp.raw(), f, 0) })?;
+        let dirs = Obj::new("creating directory reader", unsafe {
+            sqfs_dir_reader_create(&*sup, cmp.raw(), f, 0)
+        })?;
         let data = Obj::new("creating data reader", unsafe {
             sqfs_data_reader_create(f, sup.block_size as usize, cmp.raw(), 0)
         })?;
-        check(&file, "reading fragment table", unsafe { sqfs_data_reader_load_fragment_table(data.raw(), &*sup) })?;
-        Ok(RawImage { data, dirs, _cmp: cmp, file, sup })
+        check(&file, "reading fragment table", unsafe {
+            sqfs_data_reader_load_fragment_table(data.raw(), &*sup)
+        })?;
+        Ok(RawImage {
+            data,
+            dirs,
+            _cmp: cmp,
+            file,
+            sup,
+        })
     }
 
     pub fn bytes_used(&self) -> u64 {
@@ -1078,10 +1321,16 @@ impl RawImage {
     /// Lists a directory: raw names and inodes, in on-disk (sorted) order.
     pub fn list_dir(&mut self, dir: &Inode) -> FfiResult<Vec<(Vec<u8>, Inode)>> {
         if !dir.is_dir() {
-            return Err(SqfsError { op: "opening directory", code: -12, io: None });
+            return Err(SqfsError {
+                op: "opening directory",
+                code: -12,
+                io: None,
+            });
         }
         // SAFETY: live reader and directory inode.
-        check(&self.file, "opening directory", unsafe { sqfs_dir_reader_open_dir(self.dirs.raw(), dir.0.as_ptr(), 0) })?;
+        check(&self.file, "opening directory", unsafe {
+            sqfs_dir_reader_open_dir(self.dirs.raw(), dir.0.as_ptr(), 0)
+        })?;
         let mut out = Vec::new();
         loop {
             let mut ent = ptr::null_mut::<sqfs_dir_entry_t>();
@@ -1092,7 +1341,11 @@ impl RawImage {
                 break;
             }
             if ent.is_null() {
-                return Err(SqfsError { op: "reading directory", code: -4, io: None });
+                return Err(SqfsError {
+                    op: "reading directory",
+                    code: -4,
+                    io: None,
+                });
             }
             // SAFETY: a complete entry with `size + 1` name bytes after the
             // header, as allocated by libsquashfs; freed right after copying.
@@ -1116,11 +1369,23 @@ impl RawImage {
     /// the number of bytes read (0 at end of file).
     pub fn read_at(&mut self, inode: &Inode, offset: u64, buf: &mut [u8]) -> FfiResult<usize> {
         if !inode.is_file() {
-            return Err(SqfsError { op: "reading file", code: -15, io: None });
+            return Err(SqfsError {
+                op: "reading file",
+                code: -15,
+                io: None,
+            });
         }
         let len = buf.len().min(u32::MAX as usize >> 1) as u32;
         // SAFETY: live reader, file inode, buffer of at least `len` bytes.
-        let r = unsafe { sqfs_data_reader_read(self.data.raw(), inode.0.as_ptr(), offset, buf.as_mut_ptr() as *mut c_void, len) };
+        let r = unsafe {
+            sqfs_data_reader_read(
+                self.data.raw(),
+                inode.0.as_ptr(),
+                offset,
+                buf.as_mut_ptr() as *mut c_void,
+                len,
+            )
+        };
         check(&self.file, "reading file data", r)?;
         Ok(r as usize)
     }

@@ -2,8 +2,10 @@
 //! and nothing is left half-written.
 
 use crate::helpers::*;
+use ota_bundle::{
+    squashfs, Bundle, CheckTime, Error, Format, Keyring, NoProgress, Purpose, Signer,
+};
 use ota_testkit::pki::Pki;
-use ota_bundle::{squashfs, Bundle, CheckTime, Error, Format, Keyring, NoProgress, Purpose, Signer};
 use std::path::{Path, PathBuf};
 
 fn made(format: Format) -> (Pki, tempfile::TempDir, PathBuf) {
@@ -42,7 +44,10 @@ fn truncated_file() {
     let data = std::fs::read(&path).unwrap();
     std::fs::write(&path, &data[..data.len() / 2]).unwrap();
     let e = open_err(&path);
-    assert!(e.contains("not a valid bundle") && e.contains("signature size"), "{e}");
+    assert!(
+        e.contains("not a valid bundle") && e.contains("signature size"),
+        "{e}"
+    );
     std::fs::write(&path, &data[..5]).unwrap();
     assert!(open_err(&path).contains("too short"));
 }
@@ -78,9 +83,15 @@ fn tampered_payload_byte_verity() {
     flip(&path, 3 * 4096 + 5);
     // Like `rauc info`, inspecting a verity bundle checks only the signed
     // manifest; verifying checks every block.
-    Bundle::open(&path).unwrap().inspect(Some(&opts(&pki)), &mut NoProgress).unwrap();
+    Bundle::open(&path)
+        .unwrap()
+        .inspect(Some(&opts(&pki)), &mut NoProgress)
+        .unwrap();
     let e = err_text(verify(&path, &opts(&pki)));
-    assert!(e.contains("payload is corrupted") && e.contains("position 12288"), "{e}");
+    assert!(
+        e.contains("payload is corrupted") && e.contains("position 12288"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -93,7 +104,10 @@ fn tampered_manifest() {
     assert!(sq.read_file("manifest.raucm", 4096).is_ok());
     // Flip the last non-zero byte of the squashfs: the tables and the
     // fragment holding the manifest are at its end.
-    let last = data[..b.payload_size() as usize].iter().rposition(|&x| x != 0).unwrap();
+    let last = data[..b.payload_size() as usize]
+        .iter()
+        .rposition(|&x| x != 0)
+        .unwrap();
     flip(&path, last);
     let e = err_text(verify(&path, &opts(&pki)));
     assert!(e.contains("signature"), "{e}");
@@ -101,10 +115,15 @@ fn tampered_manifest() {
     // Verity: the manifest is the signed content of the CMS.
     let (pki, _d, path) = made(Format::Verity);
     let mut data = std::fs::read(&path).unwrap();
-    let pos = data.windows(12).rposition(|w| w == b"version=2.0.").unwrap();
+    let pos = data
+        .windows(12)
+        .rposition(|w| w == b"version=2.0.")
+        .unwrap();
     data[pos + 8] = b'9';
     std::fs::write(&path, data).unwrap();
-    let e = err_text(Bundle::open(&path).and_then(|mut b| b.inspect(Some(&opts(&pki)), &mut NoProgress)));
+    let e = err_text(
+        Bundle::open(&path).and_then(|mut b| b.inspect(Some(&opts(&pki)), &mut NoProgress)),
+    );
     assert!(e.contains("signature verification failed"), "{e}");
 }
 
@@ -115,14 +134,25 @@ fn wrong_keyring() {
     o.keyring = Keyring::load(&pki.other_root.cert_path).unwrap();
     let e = err_text(verify(&path, &o));
     assert!(e.contains("unable to get local issuer certificate"), "{e}");
-    let e = Keyring::load(&pki.path("missing.pem")).unwrap_err().to_string();
+    let e = Keyring::load(&pki.path("missing.pem"))
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("missing.pem"), "{e}");
     let e = Keyring::load(&pki.signer.key_path).unwrap_err().to_string();
     assert!(e.contains("keyring"), "{e}");
 }
 
-fn signed_by(id: &ota_testkit::pki::Identity, pki: &Pki, format: Format, with_inter: bool) -> (tempfile::TempDir, PathBuf) {
-    let inter = if with_inter { vec![pki.inter.cert_path.clone()] } else { vec![] };
+fn signed_by(
+    id: &ota_testkit::pki::Identity,
+    pki: &Pki,
+    format: Format,
+    with_inter: bool,
+) -> (tempfile::TempDir, PathBuf) {
+    let inter = if with_inter {
+        vec![pki.inter.cert_path.clone()]
+    } else {
+        vec![]
+    };
     let s = Signer::load(id.cert(), id.key(), &inter).unwrap();
     let c = content(format, "");
     let out = tmp();
@@ -196,19 +226,33 @@ fn unknown_manifest_key_and_bad_content() {
     let s = signer(&pki.signer, &pki);
     let c = content(Format::Plain, "colour=blue\n");
     let out = tmp();
-    let e = ota_bundle::Content::from_dir(c.path()).unwrap_err().to_string();
-    assert!(e.contains("unknown key \"colour\" in group [image.rootfs]"), "{e}");
+    let e = ota_bundle::Content::from_dir(c.path())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("unknown key \"colour\" in group [image.rootfs]"),
+        "{e}"
+    );
 
     let c = content(Format::Plain, "\n[image.appfs]\nfilename=missing.img\n");
     let content = ota_bundle::Content::from_dir(c.path()).unwrap();
     let e = err_text(ota_bundle::create(
         &content,
         &out.path().join("b.raucb"),
-        &ota_bundle::CreateOptions { signer: &s, format: None, squashfs: Default::default(), verify: None },
+        &ota_bundle::CreateOptions {
+            signer: &s,
+            format: None,
+            squashfs: Default::default(),
+            verify: None,
+        },
         &mut NoProgress,
     ));
     assert!(e.contains("missing.img"), "{e}");
-    assert_eq!(std::fs::read_dir(out.path()).unwrap().count(), 0, "nothing written");
+    assert_eq!(
+        std::fs::read_dir(out.path()).unwrap().count(),
+        0,
+        "nothing written"
+    );
 }
 
 #[test]
@@ -218,18 +262,30 @@ fn image_size_or_hash_mismatch_on_create() {
     let out = tmp();
     for (extra, what) in [
         ("size=12\n", "size mismatch"),
-        ("sha256=0000000000000000000000000000000000000000000000000000000000000000\n", "sha256 mismatch"),
+        (
+            "sha256=0000000000000000000000000000000000000000000000000000000000000000\n",
+            "sha256 mismatch",
+        ),
     ] {
         let c = content(Format::Plain, extra);
         let content = ota_bundle::Content::from_dir(c.path()).unwrap();
         let e = err_text(ota_bundle::create(
             &content,
             &out.path().join("b.raucb"),
-            &ota_bundle::CreateOptions { signer: &s, format: None, squashfs: Default::default(), verify: None },
+            &ota_bundle::CreateOptions {
+                signer: &s,
+                format: None,
+                squashfs: Default::default(),
+                verify: None,
+            },
             &mut NoProgress,
         ));
         assert!(e.contains(what) && e.contains("rootfs.img"), "{e}");
-        assert_eq!(std::fs::read_dir(out.path()).unwrap().count(), 0, "partial output left behind");
+        assert_eq!(
+            std::fs::read_dir(out.path()).unwrap().count(),
+            0,
+            "partial output left behind"
+        );
     }
 }
 
@@ -241,25 +297,39 @@ fn image_hash_mismatch_inside_a_signed_bundle() {
     let out = tmp();
     let path = out.path().join("liar.raucb");
     let mut w = squashfs::Writer::create(&path, &Default::default()).unwrap();
-    w.add_file("rootfs.img", &mut &image(1 << 20, 7)[..], 0o644).unwrap();
+    w.add_file("rootfs.img", &mut &image(1 << 20, 7)[..], 0o644)
+        .unwrap();
     let manifest = format!(
         "[update]\ncompatible={COMPATIBLE}\n\n[image.rootfs]\nsha256={}\nsize={}\nfilename=rootfs.img\n",
         "ab".repeat(32),
         1 << 20
     );
-    w.add_file("manifest.raucm", &mut manifest.as_bytes(), 0o644).unwrap();
+    w.add_file("manifest.raucm", &mut manifest.as_bytes(), 0o644)
+        .unwrap();
     let size = w.finish().unwrap();
-    let sig = s.sign_detached(&mut std::fs::File::open(&path).unwrap(), size, |_| {}).unwrap();
+    let sig = s
+        .sign_detached(&mut std::fs::File::open(&path).unwrap(), size, |_| {})
+        .unwrap();
     let mut data = std::fs::read(&path).unwrap();
     data.extend_from_slice(&sig);
     data.extend_from_slice(&(sig.len() as u64).to_be_bytes());
     std::fs::write(&path, data).unwrap();
 
-    Bundle::open(&path).unwrap().verify(&opts(&pki), false, &mut NoProgress).unwrap();
+    Bundle::open(&path)
+        .unwrap()
+        .verify(&opts(&pki), false, &mut NoProgress)
+        .unwrap();
     let e = err_text(verify(&path, &opts(&pki)));
-    assert!(e.contains("[image.rootfs] rootfs.img: sha256 mismatch"), "{e}");
+    assert!(
+        e.contains("[image.rootfs] rootfs.img: sha256 mismatch"),
+        "{e}"
+    );
     let dest = out.path().join("x");
-    let e = err_text(Bundle::open(&path).unwrap().extract(&opts(&pki), &dest, &mut NoProgress));
+    let e = err_text(
+        Bundle::open(&path)
+            .unwrap()
+            .extract(&opts(&pki), &dest, &mut NoProgress),
+    );
     assert!(e.contains("sha256 mismatch"), "{e}");
     assert!(!dest.exists(), "nothing extracted");
 }
@@ -276,7 +346,12 @@ fn output_that_already_exists_is_not_overwritten() {
     let e = ota_bundle::create(
         &content,
         &path,
-        &ota_bundle::CreateOptions { signer: &s, format: None, squashfs: Default::default(), verify: None },
+        &ota_bundle::CreateOptions {
+            signer: &s,
+            format: None,
+            squashfs: Default::default(),
+            verify: None,
+        },
         &mut NoProgress,
     )
     .unwrap_err();
@@ -292,7 +367,11 @@ fn disk_full_leaves_no_partial_output() {
     let c = content(Format::Plain, "");
     c.write("rootfs.img", &noise(4 << 20, 11));
     let mnt = tmp();
-    run_ok(std::process::Command::new("mount").args(["-t", "tmpfs", "-o", "size=1m", "tmpfs"]).arg(mnt.path()));
+    run_ok(
+        std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "size=1m", "tmpfs"])
+            .arg(mnt.path()),
+    );
     struct Unmount<'a>(&'a Path);
     impl Drop for Unmount<'_> {
         fn drop(&mut self) {
@@ -305,7 +384,12 @@ fn disk_full_leaves_no_partial_output() {
     let e = ota_bundle::create(
         &content,
         &mnt.path().join("b.raucb"),
-        &ota_bundle::CreateOptions { signer: &s, format: None, squashfs: Default::default(), verify: None },
+        &ota_bundle::CreateOptions {
+            signer: &s,
+            format: None,
+            squashfs: Default::default(),
+            verify: None,
+        },
         &mut NoProgress,
     )
     .unwrap_err()

@@ -1,5 +1,8 @@
+use ota_bundle::{
+    Bundle, BundleInfo, Content, CreateOptions, Format, Keyring, NoProgress, Purpose, Signer,
+    VerifyOptions,
+};
 use ota_testkit::pki::{Identity, Pki};
-use ota_bundle::{Bundle, BundleInfo, Content, CreateOptions, Format, Keyring, NoProgress, Purpose, Signer, VerifyOptions};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -8,9 +11,12 @@ pub const COMPATIBLE: &str = "Test Device";
 /// Runs a command and returns its output, failing the test with the
 /// command's name if it cannot be started.
 pub fn run(cmd: &mut Command) -> Output {
-    let out = cmd
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {:?} (ci/test installs it): {e}", cmd.get_program()));
+    let out = cmd.output().unwrap_or_else(|e| {
+        panic!(
+            "cannot run {:?} (ci/test installs it): {e}",
+            cmd.get_program()
+        )
+    });
     out
 }
 
@@ -97,7 +103,9 @@ pub fn verify(path: &Path, o: &VerifyOptions) -> ota_bundle::Result<BundleInfo> 
 /// A system.conf for `rauc info/extract --conf`, trusting `keyring`.
 pub fn rauc_conf(dir: &Path, keyring: &Path, purpose: Option<&str>) -> PathBuf {
     let p = dir.join("system.conf");
-    let purpose = purpose.map(|p| format!("check-purpose={p}\n")).unwrap_or_default();
+    let purpose = purpose
+        .map(|p| format!("check-purpose={p}\n"))
+        .unwrap_or_default();
     std::fs::write(
         &p,
         format!(

@@ -2,8 +2,8 @@
 //! its bundles with the same result, and our hash tree is `veritysetup`'s.
 
 use crate::helpers::*;
-use ota_testkit::pki::Pki;
 use ota_bundle::{Bundle, Format, NoProgress};
+use ota_testkit::pki::Pki;
 use std::path::Path;
 use std::process::Command;
 
@@ -47,15 +47,28 @@ fn rauc_accepts_ours(format: Format, ec: bool) {
     let c = with_extras(format);
     let out = tmp();
     let bundle = out.path().join("ours.raucb");
-    build(&c, &bundle, &signer(if ec { &pki.ec_signer } else { &pki.signer }, &pki));
+    build(
+        &c,
+        &bundle,
+        &signer(if ec { &pki.ec_signer } else { &pki.signer }, &pki),
+    );
     let conf = rauc_conf(out.path(), pki.keyring(), Some("codesign"));
     let theirs = rauc_json(&conf, &bundle);
     let ours = verify(&bundle, &opts(&pki)).unwrap();
     assert_eq!(theirs, our_json(&ours));
 
     let dest = out.path().join("extracted");
-    run_ok(Command::new("rauc").arg(format!("--conf={}", conf.display())).arg("extract").arg(&bundle).arg(&dest));
-    assert_eq!(std::fs::read(dest.join("rootfs.img")).unwrap(), image(1 << 20, 7));
+    run_ok(
+        Command::new("rauc")
+            .arg(format!("--conf={}", conf.display()))
+            .arg("extract")
+            .arg(&bundle)
+            .arg(&dest),
+    );
+    assert_eq!(
+        std::fs::read(dest.join("rootfs.img")).unwrap(),
+        image(1 << 20, 7)
+    );
     assert!(dest.join("app.img.block-hash-index").exists());
 }
 
@@ -83,7 +96,12 @@ fn rauc_default_purpose_accepts_a_signer_without_eku() {
     let bundle = out.path().join("b.raucb");
     let s = ota_bundle::Signer::load(pki.noeku.cert(), pki.noeku.key(), &[]).unwrap();
     build(&c, &bundle, &s);
-    run_ok(Command::new("rauc").arg(format!("--keyring={}", pki.keyring().display())).arg("info").arg(&bundle));
+    run_ok(
+        Command::new("rauc")
+            .arg(format!("--keyring={}", pki.keyring().display()))
+            .arg("info")
+            .arg(&bundle),
+    );
     let mut o = opts(&pki);
     o.purpose = ota_bundle::Purpose::Default;
     verify(&bundle, &o).unwrap();
@@ -114,8 +132,14 @@ fn we_accept_theirs(format: Format) {
     assert_eq!(our_json(&info), theirs);
     assert_eq!(info.verity_checked, format == Format::Verity);
     let dest = out.path().join("x");
-    Bundle::open(&bundle).unwrap().extract(&opts(&pki), &dest, &mut NoProgress).unwrap();
-    assert_eq!(std::fs::read(dest.join("app.img")).unwrap(), image(16 * 4096, 99));
+    Bundle::open(&bundle)
+        .unwrap()
+        .extract(&opts(&pki), &dest, &mut NoProgress)
+        .unwrap();
+    assert_eq!(
+        std::fs::read(dest.join("app.img")).unwrap(),
+        image(16 * 4096, 99)
+    );
 }
 
 #[test]
@@ -138,7 +162,10 @@ fn we_write_the_manifest_rauc_writes() {
     let ours = out.path().join("ours.raucb");
     build(&c, &ours, &signer(&pki.signer, &pki));
     let dest = out.path().join("x");
-    Bundle::open(&ours).unwrap().extract(&opts(&pki), &dest, &mut NoProgress).unwrap();
+    Bundle::open(&ours)
+        .unwrap()
+        .extract(&opts(&pki), &dest, &mut NoProgress)
+        .unwrap();
     rauc_bundle(&c, &out.path().join("theirs.raucb"), &pki);
     assert_eq!(
         std::fs::read_to_string(dest.join("manifest.raucm")).unwrap(),
@@ -164,7 +191,13 @@ fn hash_tree_is_byte_identical_to_veritysetup() {
     std::fs::write(out.path().join("data"), sq).unwrap();
     let stdout = run_ok(
         Command::new("veritysetup")
-            .args(["format", "--hash=sha256", "--data-block-size=4096", "--hash-block-size=4096", "--no-superblock"])
+            .args([
+                "format",
+                "--hash=sha256",
+                "--data-block-size=4096",
+                "--hash-block-size=4096",
+                "--no-superblock",
+            ])
             .arg(format!("--salt={}", b.verity_salt.as_ref().unwrap()))
             .arg(out.path().join("data"))
             .arg(out.path().join("tree")),

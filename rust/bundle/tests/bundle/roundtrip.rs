@@ -1,8 +1,8 @@
 //! Bundles made by this crate read back with everything intact.
 
 use crate::helpers::*;
-use ota_testkit::pki::Pki;
 use ota_bundle::{Bundle, Format, NoProgress};
+use ota_testkit::pki::Pki;
 
 fn round_trip(format: Format, ec: bool) {
     let pki = Pki::new();
@@ -28,12 +28,24 @@ fn round_trip(format: Format, ec: bool) {
     assert!(info.payload_size % 4096 == 0);
 
     let dest = out.path().join("x");
-    Bundle::open(&path).unwrap().extract(&opts(&pki), &dest, &mut NoProgress).unwrap();
-    assert_eq!(std::fs::read(dest.join("rootfs.img")).unwrap(), image(1 << 20, 7));
-    assert_eq!(std::fs::read(dest.join("fw.bin")).unwrap(), b"firmware for revision 2");
+    Bundle::open(&path)
+        .unwrap()
+        .extract(&opts(&pki), &dest, &mut NoProgress)
+        .unwrap();
+    assert_eq!(
+        std::fs::read(dest.join("rootfs.img")).unwrap(),
+        image(1 << 20, 7)
+    );
+    assert_eq!(
+        std::fs::read(dest.join("fw.bin")).unwrap(),
+        b"firmware for revision 2"
+    );
     let inner = std::fs::read_to_string(dest.join("manifest.raucm")).unwrap();
     assert!(inner.contains("sha256="), "{inner}");
-    assert!(!inner.contains("verity-hash"), "the squashfs manifest carries no verity keys");
+    assert!(
+        !inner.contains("verity-hash"),
+        "the squashfs manifest carries no verity keys"
+    );
 }
 
 #[test]
@@ -59,7 +71,10 @@ fn adaptive_images_get_a_block_hash_index() {
     let path = out.path().join("b.raucb");
     build(&c, &path, &signer(&pki.signer, &pki));
     let dest = out.path().join("x");
-    Bundle::open(&path).unwrap().extract(&opts(&pki), &dest, &mut NoProgress).unwrap();
+    Bundle::open(&path)
+        .unwrap()
+        .extract(&opts(&pki), &dest, &mut NoProgress)
+        .unwrap();
     let index = std::fs::read(dest.join("rootfs.img.block-hash-index")).unwrap();
     let img = image(1 << 20, 7);
     assert_eq!(index.len(), img.len() / 4096 * 32);
@@ -73,7 +88,10 @@ fn manifest_values_from_flags_and_image_files() {
     let img = dir.path().join("root.img");
     std::fs::write(&img, image(64 * 4096, 3)).unwrap();
     let m = ota_bundle::Manifest::parse(
-        format!("[update]\ncompatible={COMPATIBLE}\nversion=1.2.3\n[image.rootfs]\nfilename=root.img\n").as_bytes(),
+        format!(
+            "[update]\ncompatible={COMPATIBLE}\nversion=1.2.3\n[image.rootfs]\nfilename=root.img\n"
+        )
+        .as_bytes(),
     )
     .unwrap();
     let content = ota_bundle::Content::from_parts(m, vec![("root.img".into(), img)]).unwrap();
@@ -82,7 +100,12 @@ fn manifest_values_from_flags_and_image_files() {
     ota_bundle::create(
         &content,
         &path,
-        &ota_bundle::CreateOptions { signer: &s, format: Some(Format::Verity), squashfs: Default::default(), verify: Some(opts(&pki)) },
+        &ota_bundle::CreateOptions {
+            signer: &s,
+            format: Some(Format::Verity),
+            squashfs: Default::default(),
+            verify: Some(opts(&pki)),
+        },
         &mut NoProgress,
     )
     .unwrap();

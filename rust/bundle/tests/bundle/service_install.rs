@@ -33,8 +33,19 @@ fn real_rauc_service_installs_our_plain_bundle_into_a_file_slot() {
     let slot = std::fs::read(svc.slot(1)).unwrap();
     let img = image(1 << 20, 7);
     assert_eq!(&slot[..img.len()], &img[..], "slot B holds the image");
-    assert_eq!(std::fs::read(svc.slot(0)).unwrap(), vec![0xaa; 2 << 20], "slot A untouched");
-    assert!(svc.bootstate().contains("PRIMARY=system1"), "{}", svc.bootstate());
-    let status = run_ok(svc.client().args(["status", "--detailed", "--output-format=json"]));
+    assert_eq!(
+        std::fs::read(svc.slot(0)).unwrap(),
+        vec![0xaa; 2 << 20],
+        "slot A untouched"
+    );
+    assert!(
+        svc.bootstate().contains("PRIMARY=system1"),
+        "{}",
+        svc.bootstate()
+    );
+    let status = run_ok(
+        svc.client()
+            .args(["status", "--detailed", "--output-format=json"]),
+    );
     assert!(status.contains("\"bundle.version\":\"2.0.0\""), "{status}");
 }

@@ -2,8 +2,8 @@
 //! on a PKCS#11 token.
 
 use crate::helpers::*;
-use ota_testkit::pki::Pki;
 use ota_bundle::{Bundle, Format, NoProgress, Signer};
+use ota_testkit::pki::Pki;
 use std::process::Command;
 
 fn resign_to_release(format: Format) {
@@ -14,18 +14,38 @@ fn resign_to_release(format: Format) {
     build(&c, &dev, &signer(&pki.signer, &pki));
     let release = out.path().join("release.raucb");
     let rel = signer(&pki.release, &pki);
-    ota_bundle::resign(&mut Bundle::open(&dev).unwrap(), Some(&opts(&pki)), &rel, &release, &mut NoProgress).unwrap();
+    ota_bundle::resign(
+        &mut Bundle::open(&dev).unwrap(),
+        Some(&opts(&pki)),
+        &rel,
+        &release,
+        &mut NoProgress,
+    )
+    .unwrap();
     let info = verify(&release, &opts(&pki)).unwrap();
-    assert!(info.signature.chain[0].subject.contains("Test Release Signer"));
+    assert!(info.signature.chain[0]
+        .subject
+        .contains("Test Release Signer"));
     // Same payload, only the signature changed.
     let a = Bundle::open(&dev).unwrap();
     let b = Bundle::open(&release).unwrap();
     assert_eq!(a.payload_size(), b.payload_size());
-    let (da, db) = (std::fs::read(&dev).unwrap(), std::fs::read(&release).unwrap());
-    assert_eq!(da[..a.payload_size() as usize], db[..b.payload_size() as usize]);
+    let (da, db) = (
+        std::fs::read(&dev).unwrap(),
+        std::fs::read(&release).unwrap(),
+    );
+    assert_eq!(
+        da[..a.payload_size() as usize],
+        db[..b.payload_size() as usize]
+    );
     // RAUC agrees.
     let conf = rauc_conf(out.path(), pki.keyring(), Some("codesign"));
-    run_ok(Command::new("rauc").arg(format!("--conf={}", conf.display())).arg("info").arg(&release));
+    run_ok(
+        Command::new("rauc")
+            .arg(format!("--conf={}", conf.display()))
+            .arg("info")
+            .arg(&release),
+    );
 }
 
 #[test]
@@ -45,9 +65,23 @@ fn resign_refuses_an_untrusted_original_unless_told() {
     other.keyring = ota_bundle::Keyring::load(&pki.other_root.cert_path).unwrap();
     let rel = signer(&pki.release, &pki);
     let target = out.path().join("r.raucb");
-    assert!(ota_bundle::resign(&mut Bundle::open(&dev).unwrap(), Some(&other), &rel, &target, &mut NoProgress).is_err());
+    assert!(ota_bundle::resign(
+        &mut Bundle::open(&dev).unwrap(),
+        Some(&other),
+        &rel,
+        &target,
+        &mut NoProgress
+    )
+    .is_err());
     assert!(!target.exists());
-    ota_bundle::resign(&mut Bundle::open(&dev).unwrap(), None, &rel, &target, &mut NoProgress).unwrap();
+    ota_bundle::resign(
+        &mut Bundle::open(&dev).unwrap(),
+        None,
+        &rel,
+        &target,
+        &mut NoProgress,
+    )
+    .unwrap();
     verify(&target, &opts(&pki)).unwrap();
 }
 
@@ -65,18 +99,31 @@ fn signature_made_elsewhere_replaces_the_old_one() {
         // "Elsewhere": the openssl command line signs what we extracted.
         let new_sig = out.path().join("new.sig");
         let mut cmd = Command::new("openssl");
-        cmd.args(["cms", "-sign", "-binary", "-nosmimecap", "-md", "sha256", "-outform", "DER"])
-            .arg("-signer")
-            .arg(pki.release.cert())
-            .arg("-inkey")
-            .arg(pki.release.key())
-            .arg("-certfile")
-            .arg(pki.inter.cert())
-            .arg("-out")
-            .arg(&new_sig);
+        cmd.args([
+            "cms",
+            "-sign",
+            "-binary",
+            "-nosmimecap",
+            "-md",
+            "sha256",
+            "-outform",
+            "DER",
+        ])
+        .arg("-signer")
+        .arg(pki.release.cert())
+        .arg("-inkey")
+        .arg(pki.release.key())
+        .arg("-certfile")
+        .arg(pki.inter.cert())
+        .arg("-out")
+        .arg(&new_sig);
         if format == Format::Plain {
             let payload = out.path().join("payload");
-            std::fs::write(&payload, &std::fs::read(&dev).unwrap()[..b.payload_size() as usize]).unwrap();
+            std::fs::write(
+                &payload,
+                &std::fs::read(&dev).unwrap()[..b.payload_size() as usize],
+            )
+            .unwrap();
             cmd.arg("-in").arg(&payload);
         } else {
             let mut s = ota_bundle::signature::Signature::from_der(b.signature_der()).unwrap();
@@ -87,8 +134,14 @@ fn signature_made_elsewhere_replaces_the_old_one() {
         run_ok(&mut cmd);
         let target = out.path().join("release.raucb");
         let new = std::fs::read(&new_sig).unwrap();
-        ota_bundle::replace_signature(&mut Bundle::open(&dev).unwrap(), &new, Some(&opts(&pki)), &target, &mut NoProgress)
-            .unwrap();
+        ota_bundle::replace_signature(
+            &mut Bundle::open(&dev).unwrap(),
+            &new,
+            Some(&opts(&pki)),
+            &target,
+            &mut NoProgress,
+        )
+        .unwrap();
         let info = verify(&target, &opts(&pki)).unwrap();
         assert!(info.signature.chain[0].subject.contains("Release"));
 
@@ -107,8 +160,14 @@ fn signature_made_elsewhere_replaces_the_old_one() {
         };
         assert_ne!(old, other_kind);
         let bad_target = out.path().join("bad.raucb");
-        let e = ota_bundle::replace_signature(&mut Bundle::open(&dev).unwrap(), &other_kind, None, &bad_target, &mut NoProgress)
-            .unwrap_err();
+        let e = ota_bundle::replace_signature(
+            &mut Bundle::open(&dev).unwrap(),
+            &other_kind,
+            None,
+            &bad_target,
+            &mut NoProgress,
+        )
+        .unwrap_err();
         assert!(e.to_string().contains("format mismatch"), "{e}");
         assert!(!bad_target.exists());
     }
@@ -117,9 +176,13 @@ fn signature_made_elsewhere_replaces_the_old_one() {
 #[test]
 fn signer_key_must_match_certificate() {
     let pki = Pki::new();
-    let e = Signer::load(pki.signer.cert(), pki.release.key(), &[]).unwrap_err().to_string();
+    let e = Signer::load(pki.signer.cert(), pki.release.key(), &[])
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("does not belong"), "{e}");
-    let e = Signer::load(pki.signer.cert(), "/nonexistent/key.pem", &[]).unwrap_err().to_string();
+    let e = Signer::load(pki.signer.cert(), "/nonexistent/key.pem", &[])
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("/nonexistent/key.pem"), "{e}");
 }
 
@@ -132,23 +195,51 @@ fn pkcs11_key_on_softhsm() {
     let tokens = dir.path().join("tokens");
     std::fs::create_dir(&tokens).unwrap();
     let conf = dir.path().join("softhsm2.conf");
-    std::fs::write(&conf, format!("directories.tokendir = {}\nobjectstore.backend = file\n", tokens.display())).unwrap();
+    std::fs::write(
+        &conf,
+        format!(
+            "directories.tokendir = {}\nobjectstore.backend = file\n",
+            tokens.display()
+        ),
+    )
+    .unwrap();
     std::env::set_var("SOFTHSM2_CONF", &conf);
     let module = "/usr/lib/softhsm/libsofthsm2.so";
-    run_ok(Command::new("softhsm2-util").args(["--init-token", "--free", "--label", "bundle-test", "--pin", "1234", "--so-pin", "5678"]));
+    run_ok(Command::new("softhsm2-util").args([
+        "--init-token",
+        "--free",
+        "--label",
+        "bundle-test",
+        "--pin",
+        "1234",
+        "--so-pin",
+        "5678",
+    ]));
     let der = dir.path().join("key.der");
     std::fs::write(&der, pki.release.key.private_key_to_der().unwrap()).unwrap();
     run_ok(
         Command::new("pkcs11-tool")
-            .args(["--module", module, "--token-label", "bundle-test", "--login", "--pin", "1234"])
+            .args([
+                "--module",
+                module,
+                "--token-label",
+                "bundle-test",
+                "--login",
+                "--pin",
+                "1234",
+            ])
             .args(["--write-object"])
             .arg(&der)
             .args(["--type", "privkey", "--id", "01", "--label", "release"]),
     );
     std::env::set_var("RAUC_PKCS11_MODULE", module);
     std::env::set_var("RAUC_PKCS11_PIN", "1234");
-    let s = Signer::load(pki.release.cert(), "pkcs11:token=bundle-test;object=release;type=private", &[pki.inter.cert_path.clone()])
-        .unwrap();
+    let s = Signer::load(
+        pki.release.cert(),
+        "pkcs11:token=bundle-test;object=release;type=private",
+        &[pki.inter.cert_path.clone()],
+    )
+    .unwrap();
     let c = content(Format::Verity, "");
     let path = dir.path().join("hsm.raucb");
     build(&c, &path, &s);
