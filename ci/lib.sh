@@ -17,7 +17,7 @@
 CI_PACKAGES=(
   rauc rauc-service squashfs-tools libsquashfs-dev libclang-dev cryptsetup-bin
   dbus libglib2.0-bin e2fsprogs softhsm2 opensc libengine-pkcs11-openssl
-  postgresql shellcheck pkg-config openssl libssl-dev python3
+  postgresql shellcheck pkg-config openssl libssl-dev python3 grub-common python3-venv time
 )
 
 log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }

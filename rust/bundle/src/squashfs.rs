@@ -1,24 +1,37 @@
 //! Squashfs images for bundles: writing the payload and reading it back.
 //!
 //! Backed by libsquashfs (squashfs-tools-ng, Debian `libsquashfs-dev`) through
-//! the small hand-written FFI in [`ffi`]. We use a library rather than running
-//! `mksquashfs`/`unsquashfs` so that files can be streamed in from a reader
-//! (the caller hashes the image while it is compressed, reading it once), so
-//! errors are typed, and so no shell tool's output needs parsing.
+//! a small hand-written FFI (the private `ffi` submodule, the only place with
+//! `unsafe`). We use a library rather than running `mksquashfs`/`unsquashfs`
+//! so that files can be streamed in from a reader (the caller hashes the image
+//! while it is compressed, reading it once), so errors are typed, and so no
+//! shell tool's output needs parsing.
 //!
 //! libsquashfs's block processor compresses blocks on one worker thread per
-//! core and writes them back in order, which is what lets bundle creation keep
-//! up with (and beat) `mksquashfs`. The `squashfs-ng` crate wraps the same
-//! library, but its writer is fixed to zstd and the default block size, and
-//! the pure-Rust `backhand` compresses on a single thread; see the project
-//! notes for the measurements.
+//! core and writes them back in order. For gzip we plug a compressor object
+//! into it whose deflate is zlib-rs (via `flate2`), about twice as fast as the
+//! system zlib at level 9. Measured on a 256 MiB mixed image (random, base64,
+//! a tar of /usr, zeros) on 2 cores, medians of 3: this writer 2.3 s wall
+//! (4.2 s CPU, 9 MB RSS), `mksquashfs` with RAUC's flags 3.0 s (5.6 s CPU,
+//! 250 MB RSS), the whole `rauc bundle` 3.7 s. The image is 0.7 % larger than
+//! mksquashfs's (zlib-rs finds slightly fewer matches on text). Alternatives
+//! considered: the `squashfs-ng` crate wraps the same library but its writer
+//! is fixed to zstd and the default block size, so it cannot make RAUC's gzip
+//! images; the pure-Rust `backhand` compresses on one thread (4.2 s here).
 //!
 //! Images written here match what `rauc bundle` produces with
 //! `mksquashfs dir out -all-root -noappend -no-progress -no-xattrs` in the
 //! respects that matter: gzip (level 9) with 128 KiB blocks by default,
 //! everything owned by uid/gid 0, no xattrs, all-zero blocks stored sparse,
 //! tail ends packed into fragments, an export table, and the file padded to a
-//! multiple of 4096 bytes.
+//! multiple of 4096 bytes. The kernel mounts them and RAUC 1.8 and
+//! `unsquashfs` read them.
+//!
+//! Reading is for images that are part of a bundle whose signature has been
+//! (or is being) checked; libsquashfs bounds-checks its reads and our file
+//! layer never reads past the superblock's `bytes_used` or the caller's
+//! limit, and damaged images give errors (see the tests), but it is C code:
+//! prefer verifying the signature before looking inside.
 
 mod ffi;
 
@@ -403,7 +416,8 @@ impl Writer {
     /// number of bytes stored.
     ///
     /// Names must be a single path component (no '/', not '.' or '..', not
-    /// empty) and unique.
+    /// empty) and unique. After an error the image is unusable: drop the
+    /// writer and delete the output.
     pub fn add_file(&mut self, name: &str, reader: &mut dyn Read, mode: u32) -> Result<u64> {
         check_name(&self.path, name)?;
         if self.names.contains(name) {
