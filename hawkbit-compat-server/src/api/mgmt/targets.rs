@@ -1,0 +1,370 @@
+//! `/rest/v1/targets`
+
+use std::collections::BTreeMap;
+
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::routing::{delete, get, post};
+use axum::{Extension, Json, Router};
+use serde::{Deserialize, Serialize};
+
+use super::{check_name, Operator, PagedList, Paging};
+use crate::api::{parse_json, ApiError, AppState};
+use crate::secret::Secret;
+use crate::store::{self, ActionType, NewTarget, Role};
+
+pub(super) fn router() -> Router<AppState> {
+    Router::new()
+        .route("/targets", get(list).post(create))
+        .route("/targets/{controller_id}", get(show).delete(remove))
+        .route("/targets/{controller_id}/attributes", get(attributes))
+        .route("/targets/{controller_id}/actions", get(actions))
+        .route(
+            "/targets/{controller_id}/actions/{action_id}",
+            delete(cancel_action),
+        )
+        .route(
+            "/targets/{controller_id}/actions/{action_id}/status",
+            get(action_status),
+        )
+        .route("/targets/{controller_id}/assignedDS", post(assign_ds))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct NewTargetBody {
+    controller_id: String,
+    name: Option<String>,
+    #[serde(default)]
+    description: String,
+    security_token: Option<String>,
+}
+
+/// A target as operators see it. The token is shown to admins only.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct TargetBody {
+    controller_id: String,
+    name: String,
+    description: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    security_token: Option<String>,
+    request_attributes: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    last_controller_request_at: Option<i64>,
+    created_at: i64,
+}
+
+impl TargetBody {
+    fn new(t: store::Target, viewer: &Operator) -> Self {
+        TargetBody {
+            security_token: (viewer.role == Role::Admin)
+                .then(|| t.security_token.expose().to_owned()),
+            controller_id: t.controller_id,
+            name: t.name,
+            description: t.description,
+            request_attributes: t.request_attributes,
+            last_controller_request_at: t.last_poll_at,
+            created_at: t.created_at,
+        }
+    }
+}
+
+async fn target_or_404(state: &AppState, controller_id: &str) -> Result<store::Target, ApiError> {
+    state
+        .store
+        .target_by_controller_id(controller_id)
+        .await?
+        .ok_or(ApiError::NotFound)
+}
+
+/// `POST /targets`: creates targets; a token is generated unless one is given.
+async fn create(
+    State(state): State<AppState>,
+    Extension(op): Extension<Operator>,
+    body: Bytes,
+) -> Result<(StatusCode, Json<Vec<TargetBody>>), ApiError> {
+    let items: Vec<NewTargetBody> = parse_json(&body)?;
+    for item in &items {
+        check_name("controllerId", &item.controller_id, 256)?;
+        if item.controller_id.contains('/') {
+            return Err(ApiError::BadRequest(
+                "controllerId must not contain '/'".into(),
+            ));
+        }
+        if let Some(tok) = &item.security_token {
+            if tok.len() < 16 || tok.len() > 128 || !tok.bytes().all(|b| b.is_ascii_graphic()) {
+                return Err(ApiError::BadRequest(
+                    "securityToken must be 16 to 128 printable ASCII characters".into(),
+                ));
+            }
+        }
+    }
+    let mut out = Vec::with_capacity(items.len());
+    for item in items {
+        let new = NewTarget {
+            name: item.name.unwrap_or_else(|| item.controller_id.clone()),
+            controller_id: item.controller_id,
+            description: item.description,
+            security_token: item
+                .security_token
+                .map_or_else(Secret::generate_token, Secret::new),
+        };
+        let t = state.store.create_target(&new).await.map_err(|e| match e {
+            store::Error::Conflict => {
+                ApiError::Conflict(format!("target {} already exists", new.controller_id))
+            }
+            other => other.into(),
+        })?;
+        out.push(TargetBody::new(t, &op));
+    }
+    Ok((StatusCode::CREATED, Json(out)))
+}
+
+async fn list(
+    State(state): State<AppState>,
+    Extension(op): Extension<Operator>,
+    Query(p): Query<Paging>,
+) -> Result<Json<PagedList<TargetBody>>, ApiError> {
+    let (targets, total) = state.store.list_targets(p.offset, p.limit).await?;
+    Ok(Json(PagedList::new(
+        targets
+            .into_iter()
+            .map(|t| TargetBody::new(t, &op))
+            .collect(),
+        total,
+    )))
+}
+
+async fn show(
+    State(state): State<AppState>,
+    Extension(op): Extension<Operator>,
+    Path(controller_id): Path<String>,
+) -> Result<Json<TargetBody>, ApiError> {
+    Ok(Json(TargetBody::new(
+        target_or_404(&state, &controller_id).await?,
+        &op,
+    )))
+}
+
+async fn remove(
+    State(state): State<AppState>,
+    Path(controller_id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    if state.store.delete_target(&controller_id).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::NotFound)
+    }
+}
+
+async fn attributes(
+    State(state): State<AppState>,
+    Path(controller_id): Path<String>,
+) -> Result<Json<BTreeMap<String, String>>, ApiError> {
+    let t = target_or_404(&state, &controller_id).await?;
+    Ok(Json(state.store.target_attributes(t.target_id).await?))
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct ActionBody {
+    id: i64,
+    #[serde(rename = "type")]
+    action_type: &'static str,
+    status: &'static str,
+    active: bool,
+    distribution_set_id: i64,
+    created_at: i64,
+    last_modified_at: i64,
+}
+
+impl From<store::Action> for ActionBody {
+    fn from(a: store::Action) -> Self {
+        ActionBody {
+            id: a.action_id,
+            action_type: a.action_type.as_str(),
+            status: a.state.as_str(),
+            active: a.active,
+            distribution_set_id: a.distribution_set_id,
+            created_at: a.created_at,
+            last_modified_at: a.updated_at,
+        }
+    }
+}
+
+async fn actions(
+    State(state): State<AppState>,
+    Path(controller_id): Path<String>,
+) -> Result<Json<PagedList<ActionBody>>, ApiError> {
+    let t = target_or_404(&state, &controller_id).await?;
+    let actions: Vec<ActionBody> = state
+        .store
+        .actions_of_target(t.target_id)
+        .await?
+        .into_iter()
+        .map(Into::into)
+        .collect();
+    let total = i64::try_from(actions.len()).unwrap_or(i64::MAX);
+    Ok(Json(PagedList::new(actions, total)))
+}
+
+async fn own_action(
+    state: &AppState,
+    controller_id: &str,
+    action_id: i64,
+) -> Result<store::Action, ApiError> {
+    let t = target_or_404(state, controller_id).await?;
+    match state.store.action(action_id).await? {
+        Some(a) if a.target_id == t.target_id => Ok(a),
+        _ => Err(ApiError::NotFound),
+    }
+}
+
+/// `DELETE /targets/{id}/actions/{actionId}`: asks the device to cancel (as in hawkBit).
+async fn cancel_action(
+    State(state): State<AppState>,
+    Path((controller_id, action_id)): Path<(String, i64)>,
+) -> Result<StatusCode, ApiError> {
+    own_action(&state, &controller_id, action_id).await?;
+    state.store.request_cancel(action_id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct StatusBody {
+    id: i64,
+    #[serde(rename = "type")]
+    status: &'static str,
+    messages: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    code: Option<i64>,
+    reported_at: i64,
+}
+
+async fn action_status(
+    State(state): State<AppState>,
+    Path((controller_id, action_id)): Path<(String, i64)>,
+    Query(p): Query<Paging>,
+) -> Result<Json<PagedList<StatusBody>>, ApiError> {
+    own_action(&state, &controller_id, action_id).await?;
+    let total = state.store.action_status_count(action_id).await?;
+    let entries = state
+        .store
+        .action_history(
+            action_id,
+            p.offset.max(0).saturating_add(p.limit.clamp(1, 500)),
+        )
+        .await?;
+    let content = entries
+        .into_iter()
+        .skip(usize::try_from(p.offset.max(0)).unwrap_or(usize::MAX))
+        .map(|e| StatusBody {
+            id: e.action_status_id,
+            status: e.status.as_str(),
+            messages: e.messages,
+            code: e.code,
+            reported_at: e.occurred_at,
+        })
+        .collect();
+    Ok(Json(PagedList::new(content, total)))
+}
+
+/// The `type` of an assignment.
+pub(super) fn parse_action_type(t: Option<&str>) -> Result<ActionType, ApiError> {
+    match t {
+        None => Ok(ActionType::Forced),
+        Some(s) => s
+            .parse()
+            .map_err(|()| ApiError::BadRequest("type must be forced, soft or downloadonly".into())),
+    }
+}
+
+/// Result of an assignment, as hawkBit reports it.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct AssignmentResult {
+    pub assigned: usize,
+    pub already_assigned: usize,
+    pub total: usize,
+    pub assigned_actions: Vec<ActionRef>,
+}
+
+#[derive(Debug, Serialize)]
+pub(super) struct ActionRef {
+    pub id: i64,
+}
+
+#[derive(Debug, Deserialize)]
+struct AssignDsBody {
+    id: i64,
+    #[serde(rename = "type")]
+    action_type: Option<String>,
+}
+
+/// Assigns unless the target is already running an action for the same distribution set and
+/// type (then nothing changes: re-sending an assignment must not cancel and restart an update
+/// that is in progress). Returns the new action's id, or `None` when already assigned.
+pub(super) async fn assign_once(
+    state: &AppState,
+    target_id: i64,
+    ds_id: i64,
+    action_type: ActionType,
+) -> Result<Option<i64>, ApiError> {
+    let already = state
+        .store
+        .active_actions(target_id)
+        .await?
+        .into_iter()
+        .any(|a| {
+            a.distribution_set_id == ds_id
+                && a.action_type == action_type
+                && a.state == store::ActionState::Running
+        });
+    if already {
+        return Ok(None);
+    }
+    Ok(Some(
+        state
+            .store
+            .assign(target_id, ds_id, action_type)
+            .await?
+            .action_id,
+    ))
+}
+
+impl AssignmentResult {
+    /// Summarizes the outcome of [`assign_once`] for each requested target.
+    pub(super) fn from_outcomes(outcomes: Vec<Option<i64>>) -> Self {
+        let total = outcomes.len();
+        let assigned_actions: Vec<ActionRef> = outcomes
+            .into_iter()
+            .flatten()
+            .map(|id| ActionRef { id })
+            .collect();
+        AssignmentResult {
+            assigned: assigned_actions.len(),
+            already_assigned: total - assigned_actions.len(),
+            total,
+            assigned_actions,
+        }
+    }
+}
+
+/// `POST /targets/{id}/assignedDS` with `{"id": <distribution set>, "type": "forced"}`.
+async fn assign_ds(
+    State(state): State<AppState>,
+    Path(controller_id): Path<String>,
+    body: Bytes,
+) -> Result<Json<AssignmentResult>, ApiError> {
+    let req: AssignDsBody = parse_json(&body)?;
+    let action_type = parse_action_type(req.action_type.as_deref())?;
+    let t = target_or_404(&state, &controller_id).await?;
+    if state.store.distribution_set(req.id).await?.is_none() {
+        return Err(ApiError::NotFound);
+    }
+    let outcome = assign_once(&state, t.target_id, req.id, action_type).await?;
+    Ok(Json(AssignmentResult::from_outcomes(vec![outcome])))
+}

@@ -1,0 +1,158 @@
+//! Building and running the server.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+
+use crate::api::{self, AppState, RateLimiter};
+use crate::artifacts::{self, ArtifactStore};
+use crate::config::Config;
+use crate::store::{self, Store};
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StartupError {
+    /// The data directory could not be created.
+    #[error("cannot create data directory {path}")]
+    DataDir {
+        /// The directory.
+        path: std::path::PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The database could not be opened or migrated.
+    #[error("cannot open the database")]
+    Store(#[from] store::Error),
+    /// The artifact folder could not be opened.
+    #[error("cannot open the artifact store")]
+    Artifacts(#[from] artifacts::Error),
+    /// The bundle keyring could not be loaded.
+    #[error("cannot load the bundle keyring")]
+    Keyring(#[source] ota_bundle::Error),
+    /// The bootstrap admin password could not be hashed.
+    #[error("cannot hash the admin password")]
+    Password(#[source] crate::password::HashError),
+    /// The listen address could not be bound.
+    #[error("cannot listen on {addr}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Creates the `admin` operator from the configured password when there is no operator yet, so
+/// a fresh installation can be administered. An existing account is never changed.
+async fn bootstrap_admin(store: &Store, config: &Config) -> Result<(), StartupError> {
+    let Some(password) = &config.admin_password else {
+        return Ok(());
+    };
+    if store.operator_count().await? > 0 {
+        return Ok(());
+    }
+    let hash = crate::password::hash(password.expose()).map_err(StartupError::Password)?;
+    store
+        .create_operator("admin", &hash, store::Role::Admin)
+        .await?;
+    tracing::info!("created operator admin");
+    Ok(())
+}
+
+/// A server bound to its address, ready to run. Tests bind port 0 and read
+/// [`Application::local_addr`].
+#[derive(Debug)]
+pub struct Application {
+    listener: TcpListener,
+    state: AppState,
+}
+
+impl Application {
+    /// Creates the data directory, opens database and artifact store (running migrations) and
+    /// binds the listen address.
+    ///
+    /// # Errors
+    ///
+    /// [`StartupError`].
+    pub async fn build(config: Config) -> Result<Self, StartupError> {
+        std::fs::create_dir_all(&config.data_dir).map_err(|source| StartupError::DataDir {
+            path: config.data_dir.clone(),
+            source,
+        })?;
+        let store = Store::connect(&config.database_url).await?;
+        let artifacts = ArtifactStore::open(config.artifact_dir()).await?;
+        bootstrap_admin(&store, &config).await?;
+        let listener =
+            TcpListener::bind(config.listen)
+                .await
+                .map_err(|source| StartupError::Bind {
+                    addr: config.listen,
+                    source,
+                })?;
+        let limiter = Arc::new(RateLimiter::new(config.rate_limit));
+        let bundle_verify = match &config.keyring {
+            Some(path) => {
+                let keyring = ota_bundle::Keyring::load(path).map_err(StartupError::Keyring)?;
+                let mut opts = ota_bundle::VerifyOptions::new(keyring);
+                opts.purpose = config.check_purpose.parse().unwrap_or_default();
+                Some(Arc::new(opts))
+            }
+            None => {
+                tracing::warn!("no keyring configured: RAUC bundle uploads will be refused");
+                None
+            }
+        };
+        let state = AppState {
+            store,
+            artifacts,
+            config: Arc::new(config),
+            limiter,
+            bundle_verify,
+        };
+        Ok(Application { listener, state })
+    }
+
+    /// The bound address.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .expect("bound listener has an address")
+    }
+
+    /// The database (tests use it to arrange data).
+    pub fn store(&self) -> &Store {
+        &self.state.store
+    }
+
+    /// The artifact store (tests use it to arrange data).
+    pub fn artifacts(&self) -> &ArtifactStore {
+        &self.state.artifacts
+    }
+
+    /// Serves until `shutdown` completes, then finishes in-flight requests.
+    ///
+    /// # Errors
+    ///
+    /// I/O errors of the listener.
+    pub async fn run_until<F>(self, shutdown: F) -> std::io::Result<()>
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        let store = self.state.store.clone();
+        let app = api::router(self.state);
+        tracing::info!(addr = %self.listener.local_addr()?, "listening");
+        axum::serve(
+            self.listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown)
+        .await?;
+        store.close().await;
+        Ok(())
+    }
+}

@@ -1,0 +1,360 @@
+//! Actions (assignments of a distribution set to a target) and their status history.
+
+use sqlx::any::AnyRow;
+use sqlx::{Any, Transaction};
+
+use super::{
+    col, now_ms, parse_col, Action, ActionState, ActionStatusEntry, ActionType, Error,
+    HistoryStatus, NewStatusEntry, Store,
+};
+
+const ACTION_COLUMNS: &str = "action_id, target_id, distribution_set_id, action_type, status, \
+     active, created_at, updated_at";
+
+fn action_from_row(row: &AnyRow) -> Result<Action, Error> {
+    Ok(Action {
+        action_id: col(row, "action_id")?,
+        target_id: col(row, "target_id")?,
+        distribution_set_id: col(row, "distribution_set_id")?,
+        action_type: parse_col(row, "action_type")?,
+        state: parse_col(row, "status")?,
+        active: col::<i64>(row, "active")? != 0,
+        created_at: col(row, "created_at")?,
+        updated_at: col(row, "updated_at")?,
+    })
+}
+
+async fn insert_status(
+    tx: &mut Transaction<'static, Any>,
+    action_id: i64,
+    e: &NewStatusEntry,
+) -> Result<(), Error> {
+    let messages = serde_json::to_string(&e.messages)
+        .map_err(|err| Error::Corrupt(format!("messages: {err}")))?;
+    sqlx::query(
+        "INSERT INTO action_status (action_id, status, code, messages, occurred_at) \
+         VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(action_id)
+    .bind(e.status.as_str())
+    .bind(e.code)
+    .bind(messages)
+    .bind(e.occurred_at)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+impl Store {
+    /// Assigns a distribution set to a target: creates a running action and asks every action
+    /// of the target that is still running to cancel, so the device moves to the newest
+    /// assignment (hawkBit's behaviour without multi-assignment). One transaction.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotFound`] if the target or distribution set does not exist.
+    pub async fn assign(
+        &self,
+        target_id: i64,
+        ds_id: i64,
+        action_type: ActionType,
+    ) -> Result<Action, Error> {
+        let now = now_ms();
+        let mut tx = self.pool.begin().await?;
+        for (table, column, id, what) in [
+            ("target", "target_id", target_id, "target"),
+            (
+                "distribution_set",
+                "distribution_set_id",
+                ds_id,
+                "distribution set",
+            ),
+        ] {
+            let n: i64 =
+                sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {table} WHERE {column} = $1"))
+                    .bind(id)
+                    .fetch_one(&mut *tx)
+                    .await?;
+            if n == 0 {
+                return Err(Error::NotFound(what));
+            }
+        }
+        let superseded: Vec<i64> =
+            sqlx::query_scalar("SELECT action_id FROM action WHERE target_id = $1 AND status = $2")
+                .bind(target_id)
+                .bind(ActionState::Running.as_str())
+                .fetch_all(&mut *tx)
+                .await?;
+        for id in superseded {
+            sqlx::query("UPDATE action SET status = $1, updated_at = $2 WHERE action_id = $3")
+                .bind(ActionState::Canceling.as_str())
+                .bind(now)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+            let entry = NewStatusEntry {
+                status: HistoryStatus::Canceling,
+                code: None,
+                messages: vec!["Update Server: canceled because of a newer assignment".into()],
+                occurred_at: now,
+            };
+            insert_status(&mut tx, id, &entry).await?;
+        }
+        let sql = format!(
+            "INSERT INTO action (target_id, distribution_set_id, action_type, status, active, \
+             created_at, updated_at) VALUES ($1, $2, $3, $4, 1, $5, $5) RETURNING {ACTION_COLUMNS}"
+        );
+        let row = sqlx::query(&sql)
+            .bind(target_id)
+            .bind(ds_id)
+            .bind(action_type.as_str())
+            .bind(ActionState::Running.as_str())
+            .bind(now)
+            .fetch_one(&mut *tx)
+            .await?;
+        let action = action_from_row(&row)?;
+        let entry = NewStatusEntry {
+            status: HistoryStatus::Running,
+            code: None,
+            messages: vec!["Update Server: assignment initiated".into()],
+            occurred_at: now,
+        };
+        insert_status(&mut tx, action.action_id, &entry).await?;
+        tx.commit().await?;
+        Ok(action)
+    }
+
+    /// The action with this id.
+    pub async fn action(&self, action_id: i64) -> Result<Option<Action>, Error> {
+        let sql = format!("SELECT {ACTION_COLUMNS} FROM action WHERE action_id = $1");
+        let row = sqlx::query(&sql)
+            .bind(action_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(action_from_row).transpose()
+    }
+
+    /// Open actions of a target, oldest first (the first is what the device should see).
+    pub async fn active_actions(&self, target_id: i64) -> Result<Vec<Action>, Error> {
+        let sql = format!(
+            "SELECT {ACTION_COLUMNS} FROM action WHERE target_id = $1 AND active = 1 ORDER BY action_id"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(target_id)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(action_from_row).collect()
+    }
+
+    /// All actions of a target, newest first.
+    pub async fn actions_of_target(&self, target_id: i64) -> Result<Vec<Action>, Error> {
+        let sql = format!(
+            "SELECT {ACTION_COLUMNS} FROM action WHERE target_id = $1 ORDER BY action_id DESC"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(target_id)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(action_from_row).collect()
+    }
+
+    /// The most recent successfully finished action of a target (its installed base).
+    pub async fn last_finished_action(&self, target_id: i64) -> Result<Option<Action>, Error> {
+        let sql = format!(
+            "SELECT {ACTION_COLUMNS} FROM action WHERE target_id = $1 AND status = $2 \
+             ORDER BY action_id DESC LIMIT 1"
+        );
+        let row = sqlx::query(&sql)
+            .bind(target_id)
+            .bind(ActionState::Finished.as_str())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(action_from_row).transpose()
+    }
+
+    /// Appends a status entry to an open action and optionally moves it to `new_state`, in one
+    /// transaction. When the action finishes, the target is asked for its attributes again
+    /// (hawkBit re-requests configData after an update).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidState`] if the action is no longer open (checked inside the
+    /// transaction, so two racing "closed" reports cannot both succeed);
+    /// [`Error::NotFound`] if it does not exist.
+    pub async fn record_action_status(
+        &self,
+        action_id: i64,
+        new_state: Option<ActionState>,
+        entry: &NewStatusEntry,
+    ) -> Result<Action, Error> {
+        let mut tx = self.pool.begin().await?;
+        let r = match new_state {
+            Some(state) => {
+                sqlx::query(
+                    "UPDATE action SET status = $1, active = $2, updated_at = $3 \
+                     WHERE action_id = $4 AND active = 1",
+                )
+                .bind(state.as_str())
+                .bind(i64::from(state.is_active()))
+                .bind(entry.occurred_at)
+                .bind(action_id)
+                .execute(&mut *tx)
+                .await?
+            }
+            None => {
+                sqlx::query("UPDATE action SET updated_at = $1 WHERE action_id = $2 AND active = 1")
+                    .bind(entry.occurred_at)
+                    .bind(action_id)
+                    .execute(&mut *tx)
+                    .await?
+            }
+        };
+        if r.rows_affected() == 0 {
+            let exists: i64 =
+                sqlx::query_scalar("SELECT COUNT(*) FROM action WHERE action_id = $1")
+                    .bind(action_id)
+                    .fetch_one(&mut *tx)
+                    .await?;
+            return Err(if exists == 0 {
+                Error::NotFound("action")
+            } else {
+                Error::InvalidState("action is closed")
+            });
+        }
+        insert_status(&mut tx, action_id, entry).await?;
+        if new_state == Some(ActionState::Finished) {
+            sqlx::query(
+                "UPDATE target SET request_attributes = 1 WHERE target_id = \
+                 (SELECT target_id FROM action WHERE action_id = $1)",
+            )
+            .bind(action_id)
+            .execute(&mut *tx)
+            .await?;
+        }
+        let sql = format!("SELECT {ACTION_COLUMNS} FROM action WHERE action_id = $1");
+        let row = sqlx::query(&sql)
+            .bind(action_id)
+            .fetch_one(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        action_from_row(&row)
+    }
+
+    /// Operator cancel: a running action becomes canceling and the device is told on its next
+    /// poll.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidState`] unless the action is running; [`Error::NotFound`].
+    pub async fn request_cancel(&self, action_id: i64) -> Result<Action, Error> {
+        let Some(action) = self.action(action_id).await? else {
+            return Err(Error::NotFound("action"));
+        };
+        if action.state != ActionState::Running {
+            return Err(Error::InvalidState("only a running action can be canceled"));
+        }
+        let entry = NewStatusEntry {
+            status: HistoryStatus::Canceling,
+            code: None,
+            messages: vec!["Update Server: cancellation requested by operator".into()],
+            occurred_at: now_ms(),
+        };
+        self.record_action_status(action_id, Some(ActionState::Canceling), &entry)
+            .await
+    }
+
+    /// Up to `limit` history entries of an action, newest first.
+    pub async fn action_history(
+        &self,
+        action_id: i64,
+        limit: i64,
+    ) -> Result<Vec<ActionStatusEntry>, Error> {
+        let rows = sqlx::query(
+            "SELECT action_status_id, action_id, status, code, messages, occurred_at \
+             FROM action_status WHERE action_id = $1 ORDER BY action_status_id DESC LIMIT $2",
+        )
+        .bind(action_id)
+        .bind(limit.max(0))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let messages: String = col(r, "messages")?;
+                Ok(ActionStatusEntry {
+                    action_status_id: col(r, "action_status_id")?,
+                    action_id: col(r, "action_id")?,
+                    status: parse_col(r, "status")?,
+                    code: col(r, "code")?,
+                    messages: serde_json::from_str(&messages)
+                        .map_err(|e| Error::Corrupt(format!("messages: {e}")))?,
+                    occurred_at: col(r, "occurred_at")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Whether the action's history has an entry of this kind.
+    pub async fn action_has_status(
+        &self,
+        action_id: i64,
+        status: HistoryStatus,
+    ) -> Result<bool, Error> {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM action_status WHERE action_id = $1 AND status = $2",
+        )
+        .bind(action_id)
+        .bind(status.as_str())
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(n > 0)
+    }
+
+    /// Number of history entries of an action (for the per-action quota).
+    pub async fn action_status_count(&self, action_id: i64) -> Result<i64, Error> {
+        Ok(
+            sqlx::query_scalar("SELECT COUNT(*) FROM action_status WHERE action_id = $1")
+                .bind(action_id)
+                .fetch_one(&self.pool)
+                .await?,
+        )
+    }
+
+    /// The oldest open action of the target that includes the module, if any.
+    pub async fn active_action_with_module(
+        &self,
+        target_id: i64,
+        software_module_id: i64,
+    ) -> Result<Option<i64>, Error> {
+        Ok(sqlx::query_scalar(
+            "SELECT a.action_id FROM action a JOIN distribution_set_module d \
+             ON d.distribution_set_id = a.distribution_set_id \
+             WHERE a.target_id = $1 AND d.software_module_id = $2 AND a.active = 1 \
+             ORDER BY a.action_id LIMIT 1",
+        )
+        .bind(target_id)
+        .bind(software_module_id)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    /// Whether the target may download the module's artifacts: the module belongs to an open
+    /// or finished action of the target.
+    pub async fn module_assigned_to_target(
+        &self,
+        target_id: i64,
+        software_module_id: i64,
+    ) -> Result<bool, Error> {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM action a JOIN distribution_set_module d \
+             ON d.distribution_set_id = a.distribution_set_id \
+             WHERE a.target_id = $1 AND d.software_module_id = $2 \
+             AND (a.active = 1 OR a.status = $3)",
+        )
+        .bind(target_id)
+        .bind(software_module_id)
+        .bind(ActionState::Finished.as_str())
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(n > 0)
+    }
+}
