@@ -1,0 +1,187 @@
+//! The whole update, end to end: the real server, the real RAUC service,
+//! the agent, and "reboots" played by restarting RAUC with another boot slot
+//! and the agent with the same state directory.
+
+use crate::helpers::*;
+use crate::server::Server;
+use hawkbit_compat_server::store::{ActionState, ActionType};
+use ota_testkit::data::image;
+use update_agent::agent::Step;
+
+async fn installed(dev: &Device, srv: &Server, extra: &str) -> (i64, update_agent::config::Config) {
+    let token = srv.target("dev1").await;
+    let bundle = dev.bundle("update-2.0.0.raucb", "2.0.0", COMPATIBLE, 5);
+    let action = srv.assign("dev1", &bundle, "2.0.0", ActionType::Forced).await;
+    let cfg = config(dev, &srv.base, "dev1", &token, extra);
+    let d = daemon(cfg.clone()).await;
+    d.start().await.unwrap();
+    let (step, _) = d.tick().await;
+    assert_eq!(step, Some(Step::Installed(action as u64)));
+    assert!(took_reboot(dev), "the agent asked for a reboot");
+    assert!(slot_holds(&dev.rauc.slot(1), &image(1 << 20, 5)));
+    assert_eq!(srv.state(action).await, ActionState::Running, "not closed before the new slot is confirmed");
+    (action, cfg)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn successful_update_end_to_end() {
+    let mut dev = Device::new();
+    let srv = Server::start().await;
+    let (action, cfg) = installed(&dev, &srv, "").await;
+    dev.rauc.reboot_into("system1");
+    let d = daemon(cfg).await;
+    d.start().await.unwrap();
+    assert!(!took_reboot(&dev));
+    let (step, _) = d.tick().await;
+    assert_eq!(step, Some(Step::Reported(action as u64, true)));
+    assert_eq!(srv.state(action).await, ActionState::Finished);
+    assert!(dev.rauc.bootstate().contains("STATE_system1=good"));
+    let msgs = srv.messages(action).await.join("\n");
+    assert!(msgs.contains("downloading") && msgs.contains("installing") && msgs.contains("passed the health check"), "{msgs}");
+    // The next poll is quiet and the attributes reached the server.
+    let (step, _) = d.tick().await;
+    assert_eq!(step, Some(Step::Idle));
+    let target = srv.store.target_by_controller_id("dev1").await.unwrap().unwrap();
+    let attrs = srv.store.target_attributes(target.target_id).await.unwrap();
+    let get = |k: &str| attrs.iter().find(|(a, _)| a.as_str() == k).map(|(_, v)| v.clone());
+    assert_eq!(get("hw_revision").as_deref(), Some("rev-a"));
+    assert_eq!(get("compatible").as_deref(), Some(COMPATIBLE));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_check_failure_rolls_back_and_reports() {
+    let mut dev = Device::new();
+    let srv = Server::start().await;
+    let (action, cfg) = installed(&dev, &srv, "[health]\ncommand = [\"false\"]\ntimeout = \"1s\"\n").await;
+    dev.rauc.reboot_into("system1");
+    let d = daemon(cfg.clone()).await;
+    d.start().await.unwrap();
+    assert!(took_reboot(&dev), "rebooted back to the old slot");
+    let state = dev.rauc.bootstate();
+    assert!(state.contains("PRIMARY=system0") && state.contains("STATE_system1=bad"), "{state}");
+    drop(d);
+    dev.rauc.reboot_into("system0");
+    let d = daemon(cfg).await;
+    d.start().await.unwrap();
+    assert!(!took_reboot(&dev), "no reboot loop");
+    let (step, _) = d.tick().await;
+    assert_eq!(step, Some(Step::Reported(action as u64, false)));
+    assert_eq!(srv.state(action).await, ActionState::Error);
+    assert!(srv.messages(action).await.join("\n").contains("health check failed"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bootloader_fallback_is_detected_and_reported() {
+    let mut dev = Device::new();
+    let srv = Server::start().await;
+    let (action, cfg) = installed(&dev, &srv, "").await;
+    // The new slot never came up; boot counting brought the device back to A.
+    dev.rauc.reboot_into("system0");
+    let d = daemon(cfg).await;
+    d.start().await.unwrap();
+    let (step, _) = d.tick().await;
+    assert_eq!(step, Some(Step::Reported(action as u64, false)));
+    assert_eq!(srv.state(action).await, ActionState::Error);
+    assert!(srv.messages(action).await.join("\n").contains("fell back"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn install_failure_is_reported() {
+    let dev = Device::new();
+    let srv = Server::start().await;
+    let token = srv.target("dev1").await;
+    let bundle = dev.bundle("wrong.raucb", "2.0.0", "Another Product", 5);
+    let action = srv.assign("dev1", &bundle, "2.0.0", ActionType::Forced).await;
+    let d = daemon(config(&dev, &srv.base, "dev1", &token, "")).await;
+    let (step, _) = d.tick().await;
+    assert_eq!(step, Some(Step::Failed(action as u64)));
+    assert!(!took_reboot(&dev));
+    assert_eq!(srv.state(action).await, ActionState::Error);
+    assert!(srv.messages(action).await.join("\n").contains("ompatible"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn development_mode_reports_but_never_installs() {
+    let dev = Device::new();
+    let srv = Server::start().await;
+    let token = srv.target("dev1").await;
+    let bundle = dev.bundle("u.raucb", "2.0.0", COMPATIBLE, 5);
+    let action = srv.assign("dev1", &bundle, "2.0.0", ActionType::Forced).await;
+    let marker = dev.path("do_not_update");
+    std::fs::write(&marker, b"").unwrap();
+    let d = daemon(config(&dev, &srv.base, "dev1", &token, &format!("[development]\nmarker_file = \"{}\"\n", marker.display()))).await;
+    let (step, _) = d.tick().await;
+    assert_eq!(step, Some(Step::Refused(action as u64)));
+    let (step, _) = d.tick().await;
+    assert_eq!(step, Some(Step::Refused(action as u64)));
+    let msgs = srv.messages(action).await;
+    assert_eq!(msgs.iter().filter(|m| m.contains("development")).count(), 1, "said once: {msgs:?}");
+    assert!(slot_holds(&dev.rauc.slot(1), &vec![0u8; 2 << 20]), "slot B untouched");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancel_before_installation_is_accepted() {
+    let dev = Device::new();
+    let srv = Server::start().await;
+    let token = srv.target("dev1").await;
+    let bundle = dev.bundle("u.raucb", "2.0.0", COMPATIBLE, 5);
+    let action = srv.assign("dev1", &bundle, "2.0.0", ActionType::Soft).await;
+    srv.store.request_cancel(action).await.unwrap();
+    let d = daemon(config(&dev, &srv.base, "dev1", &token, "")).await;
+    let (step, _) = d.tick().await;
+    assert_eq!(step, Some(Step::Canceled(action as u64)));
+    assert_eq!(srv.state(action).await, ActionState::Canceled);
+    assert!(slot_holds(&dev.rauc.slot(1), &vec![0u8; 2 << 20]));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unreachable_server_and_500s_back_off() {
+    let dev = Device::new();
+    // Nothing listens on this port.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let d = daemon(config(&dev, &format!("http://127.0.0.1:{port}"), "dev1", "t", "")).await;
+    let mut waits = Vec::new();
+    for _ in 0..5 {
+        let (step, wait) = d.tick().await;
+        assert_eq!(step, None);
+        waits.push(wait);
+    }
+    assert!(waits[4] > waits[0] * 4, "backs off: {waits:?}");
+    assert!(waits.iter().all(|w| *w <= std::time::Duration::from_secs(600)));
+
+    // A server that answers 500 to everything (fault injection).
+    let app = axum::Router::new().fallback(|| async { (axum::http::StatusCode::INTERNAL_SERVER_ERROR, "boom") });
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", l.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(l, app).await });
+    let d = daemon(config(&dev, &url, "dev1", "t", "")).await;
+    let (step, first) = d.tick().await;
+    assert_eq!(step, None);
+    let (_, second) = d.tick().await;
+    assert!(second > first / 2, "{first:?} then {second:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn disk_full_is_reported_before_downloading() {
+    let dev = Device::new();
+    let srv = Server::start().await;
+    let token = srv.target("dev1").await;
+    let bundle = dev.bundle("u.raucb", "2.0.0", COMPATIBLE, 5);
+    let action = srv.assign("dev1", &bundle, "2.0.0", ActionType::Forced).await;
+    // The state directory on a real, small filesystem.
+    let state = dev.path("agent-state");
+    std::fs::create_dir_all(&state).unwrap();
+    let ok = std::process::Command::new("mount").args(["-t", "tmpfs", "-o", "size=128k", "tmpfs"]).arg(&state).status().unwrap();
+    assert!(ok.success(), "mounting a tmpfs needs root (CI runs as root)");
+    struct Unmount(std::path::PathBuf);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("umount").arg(&self.0).status();
+        }
+    }
+    let _u = Unmount(state.clone());
+    let d = daemon(config(&dev, &srv.base, "dev1", &token, "")).await;
+    let (step, _) = d.tick().await;
+    assert_eq!(step, Some(Step::Failed(action as u64)));
+    assert!(srv.messages(action).await.join("\n").contains("not enough space"));
+}

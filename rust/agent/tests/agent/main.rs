@@ -1,0 +1,7 @@
+//! Agent tests against the real RAUC service (ota-testkit) and, later, the
+//! real server.
+
+mod helpers;
+mod e2e;
+mod installer;
+mod server;
