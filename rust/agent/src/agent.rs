@@ -483,6 +483,12 @@ impl Agent {
                 .await;
         }
         if let Err(e) = res {
+            if matches!(e, installer::Error::Busy(_) | installer::Error::ServiceGone | installer::Error::DBus(_)) {
+                // Not a verdict on the bundle (RAUC still finishing an
+                // installation started before the agent restarted, or
+                // RAUC restarting): try again after a back-off.
+                return Err(e.into());
+            }
             let why = e.to_string();
             warn!(action = id, %why, "installation failed");
             self.client

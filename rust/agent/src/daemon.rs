@@ -24,6 +24,7 @@ fn read_secret(path: &std::path::Path, what: &str) -> anyhow::Result<String> {
 pub struct Daemon {
     agent: Arc<Mutex<Agent>>,
     cfg: Config,
+    last_error: std::sync::Mutex<Option<String>>,
 }
 
 impl Daemon {
@@ -60,6 +61,7 @@ impl Daemon {
         Ok(Daemon {
             agent: Arc::new(Mutex::new(agent)),
             cfg,
+            last_error: std::sync::Mutex::new(None),
         })
     }
 
@@ -90,6 +92,7 @@ impl Daemon {
             Err(e) => {
                 let wait = a.next_backoff();
                 warn!(error = %e, retry_in = ?wait, "poll failed");
+                *self.last_error.lock().expect("error lock") = Some(e.to_string());
                 (None, wait)
             }
         };
@@ -101,6 +104,11 @@ impl Daemon {
             }
         }
         (step, wait)
+    }
+
+    /// The error of the last failed step, for diagnostics.
+    pub fn last_error(&self) -> Option<String> {
+        self.last_error.lock().expect("error lock").clone()
     }
 
     /// Runs until `shutdown` resolves.

@@ -129,8 +129,11 @@ async fn upload(State(c): State<Ctx>, Query(q): Query<UploadQuery>, headers: Hea
     if let Err(e) = tmp.as_file().sync_all() {
         return reply(StatusCode::INSUFFICIENT_STORAGE, format!("cannot store the upload: {e}"));
     }
+    // RAUC insists on being the only one with the bundle open (it takes a
+    // file lease), so close it; the path still removes itself when dropped.
+    let tmp = tmp.into_temp_path();
     c.set("checking", "checking signature and compatibility", 0);
-    let path = tmp.path().to_path_buf();
+    let path = tmp.to_path_buf();
     let keyring = c.cfg.keyring.clone();
     let checked = tokio::task::spawn_blocking(move || -> Result<ota_bundle::BundleInfo, String> {
         let keyring = ota_bundle::Keyring::load(&keyring).map_err(|e| e.to_string())?;
@@ -177,13 +180,13 @@ async fn upload(State(c): State<Ctx>, Query(q): Query<UploadQuery>, headers: Hea
     c.set("installing", "installing", 0);
     let status = c.status.clone();
     let res = rauc
-        .install(&tmp.path().to_string_lossy(), &crate::installer::InstallOptions::default(), |p| {
+        .install(&tmp.to_string_lossy(), &crate::installer::InstallOptions::default(), |p| {
             status.lock().expect("status lock").progress = p.percent;
         })
         .await;
     if let Err(e) = res {
         c.set("failed", e.to_string(), 0);
-        return reply(StatusCode::UNPROCESSABLE_ENTITY, format!("installation failed: {e}"));
+        return reply(StatusCode::UNPROCESSABLE_ENTITY, e.to_string());
     }
     if let Err(e) = agent.record_local_install(new_version.clone()).await {
         c.set("failed", e.to_string(), 100);

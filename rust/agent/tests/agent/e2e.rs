@@ -185,3 +185,117 @@ async fn disk_full_is_reported_before_downloading() {
     assert_eq!(step, Some(Step::Failed(action as u64)));
     assert!(srv.messages(action).await.join("\n").contains("not enough space"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropped_connection_and_agent_restart_resume_the_download() {
+    let dev = Device::new();
+    let srv = Server::start().await;
+    let token = srv.target("dev1").await;
+    // Mostly incompressible, so the bundle is large enough to cut in the middle.
+    let bundle = dev.bundle_with("big.raucb", "2.0.0", COMPATIBLE, &ota_testkit::data::noise(3 << 20, 9));
+    let size = std::fs::metadata(&bundle).unwrap().len();
+    let action = srv.assign("dev1", &bundle, "2.0.0", ActionType::Forced).await;
+    let proxy = crate::proxy::CutProxy::start(srv.base.trim_start_matches("http://").to_string(), size / 2).await;
+    let cfg = config(&dev, &proxy.url, "dev1", &token, "");
+    let d = daemon(cfg.clone()).await;
+    let (step, _) = d.tick().await;
+    assert_eq!(step, None, "the first attempt fails when the connection drops");
+    assert!(proxy.cut_done.load(std::sync::atomic::Ordering::SeqCst));
+    let part = dev.path(&format!("agent-state/downloads/action-{action}.raucb.part"));
+    let kept = std::fs::metadata(&part).unwrap().len();
+    assert!(kept > 0 && kept < size, "partial download kept: {kept} of {size}");
+    // The agent process dies and starts again (same state directory).
+    drop(d);
+    let d = daemon(cfg).await;
+    let (step, _) = d.tick().await;
+    assert_eq!(step, Some(Step::Installed(action as u64)));
+    let ranges = proxy.range_requests();
+    assert_eq!(ranges.len(), 1, "one resumed request: {ranges:?}");
+    let from: u64 = ranges[0].split('=').nth(1).unwrap().trim_end_matches('-').trim().parse().unwrap();
+    assert_eq!(from, kept, "resumed where it stopped, not from zero");
+    assert!(slot_holds(&dev.rauc.slot(1), &ota_testkit::data::noise(3 << 20, 9)));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn agent_killed_during_installation_recovers() {
+    let dev = Device::new();
+    let srv = Server::start().await;
+    let token = srv.target("dev1").await;
+    let bundle = dev.bundle_with("big.raucb", "2.0.0", COMPATIBLE, &ota_testkit::data::noise(8 << 20, 3));
+    let action = srv.assign("dev1", &bundle, "2.0.0", ActionType::Forced).await;
+    let cfg = config(&dev, &srv.base, "dev1", &token, "");
+    let d = daemon(cfg.clone()).await;
+    let watcher = update_agent::installer::Installer::connect(&dev.bus()).await.unwrap();
+    let tick = tokio::spawn(async move { d.tick().await });
+    // Kill the agent as soon as RAUC is writing.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while watcher.operation().await.unwrap() != "installing" {
+        assert!(std::time::Instant::now() < deadline, "installation never started");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    tick.abort();
+    let _ = tick.await;
+    // RAUC finishes on its own; the restarted agent must not leave the
+    // action hanging: it installs again (RAUC is idempotent) and reboots.
+    let d = daemon(cfg).await;
+    d.start().await.unwrap();
+    let mut step = None;
+    let mut seen = Vec::new();
+    for _ in 0..30 {
+        let (s, _) = d.tick().await;
+        seen.push(s.clone());
+        if s == Some(Step::Installed(action as u64)) {
+            step = s;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+    assert_eq!(step, Some(Step::Installed(action as u64)), "steps {seen:?}, last error: {:?}, messages {:?}", d.last_error(), srv.messages(action).await);
+    assert!(slot_holds(&dev.rauc.slot(1), &ota_testkit::data::noise(8 << 20, 3)));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn local_upload_installs_good_bundles_and_refuses_unknown_signers() {
+    let dev = Device::new();
+    let srv = Server::start().await;
+    let token = srv.target("dev1").await;
+    let local_token = dev.path("local.token");
+    std::fs::write(&local_token, "local-secret-0123456789").unwrap();
+    let extra = format!(
+        "[local]\nlisten = \"127.0.0.1:0\"\ntoken_file = \"{}\"\nkeyring = \"{}\"\nmax_bundle_bytes = 20000000\n",
+        local_token.display(),
+        dev.pki.keyring().display()
+    );
+    let cfg = config(&dev, &srv.base, "dev1", &token, &extra);
+    let d = daemon(cfg.clone()).await;
+    let app = update_agent::local::router(d.agent(), cfg.local.clone().unwrap(), "local-secret-0123456789".into());
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", l.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(l, app).await });
+    let http = reqwest::Client::new();
+    let post = |body: Vec<u8>, tok: &'static str| {
+        http.post(format!("{url}/bundle")).bearer_auth(tok).body(body).send()
+    };
+
+    // Signed by a key this device does not trust.
+    let stranger = ota_testkit::pki::Pki::new();
+    let foreign = dev.bundle_signed_by("foreign.raucb", "2.0.0", &stranger, 4);
+    let r = post(std::fs::read(&foreign).unwrap(), "local-secret-0123456789").await.unwrap();
+    assert_eq!(r.status(), 422);
+    let msg = r.text().await.unwrap();
+    assert!(msg.contains("unable to get local issuer certificate"), "{msg}");
+    assert!(slot_holds(&dev.rauc.slot(1), &vec![0u8; 2 << 20]), "nothing written");
+
+    let good = dev.bundle("good.raucb", "2.0.0", COMPATIBLE, 6);
+    let r = post(std::fs::read(&good).unwrap(), "wrong-token").await.unwrap();
+    assert_eq!(r.status(), 401);
+    let r = post(std::fs::read(&good).unwrap(), "local-secret-0123456789").await.unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap_or_default());
+    assert!(slot_holds(&dev.rauc.slot(1), &image(1 << 20, 6)));
+    assert!(took_reboot(&dev) || d.agent().lock().await.reboot_requested());
+    let status: serde_json::Value = http.get(format!("{url}/status")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(status["state"], "installed");
+    let too_big = vec![0u8; 20_000_001];
+    let r = post(too_big, "local-secret-0123456789").await.unwrap();
+    assert_eq!(r.status(), 413);
+}

@@ -22,7 +22,7 @@ impl Device {
             RaucConfig {
                 compatible: COMPATIBLE.into(),
                 keyring: pki.keyring().to_path_buf(),
-                slot_size: 2 << 20,
+                slot_size: 10 << 20,
                 booted: "system0".into(),
             },
         );
@@ -35,16 +35,30 @@ impl Device {
 
     /// A plain bundle with a 1 MiB image (seed decides the content).
     pub fn bundle(&self, name: &str, version: &str, compatible: &str, seed: u64) -> PathBuf {
+        self.bundle_with(name, version, compatible, &image(1 << 20, seed))
+    }
+
+    /// A plain bundle signed by another PKI's signer.
+    pub fn bundle_signed_by(&self, name: &str, version: &str, pki: &Pki, seed: u64) -> PathBuf {
+        self.build(name, version, COMPATIBLE, &image(1 << 20, seed), pki)
+    }
+
+    /// A plain bundle carrying `img` as the rootfs image.
+    pub fn bundle_with(&self, name: &str, version: &str, compatible: &str, img: &[u8]) -> PathBuf {
+        self.build(name, version, compatible, img, &self.pki)
+    }
+
+    fn build(&self, name: &str, version: &str, compatible: &str, img: &[u8], pki: &Pki) -> PathBuf {
         let content = self.dir.path().join(format!("content-{name}"));
         std::fs::create_dir_all(&content).unwrap();
-        std::fs::write(content.join("rootfs.img"), image(1 << 20, seed)).unwrap();
+        std::fs::write(content.join("rootfs.img"), img).unwrap();
         std::fs::write(
             content.join("manifest.raucm"),
             format!("[update]\ncompatible={compatible}\nversion={version}\n\n[image.rootfs]\nfilename=rootfs.img\n"),
         )
         .unwrap();
         let out = self.dir.path().join(name);
-        let signer = Signer::load(self.pki.signer.cert(), self.pki.signer.key(), &[self.pki.inter.cert_path.clone()]).unwrap();
+        let signer = Signer::load(pki.signer.cert(), pki.signer.key(), &[pki.inter.cert_path.clone()]).unwrap();
         ota_bundle::create(
             &Content::from_dir(&content).unwrap(),
             &out,

@@ -4,4 +4,5 @@
 mod helpers;
 mod e2e;
 mod installer;
+mod proxy;
 mod server;
