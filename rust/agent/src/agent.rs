@@ -311,8 +311,19 @@ impl Agent {
         if let Some(link) = &base.links.cancel_action {
             let cancel = self.client.cancel_action(&link.href).await?;
             let id = cancel.cancel_action.stop_id.get();
+            let installed = self.state.pending()?.is_some_and(|p| p.action_id == Some(id));
+            if installed {
+                // RAUC has written the slot; the update is confirmed or
+                // undone across the reboot, it cannot be called off now.
+                if !self.state.answered().contains(&cancel.id.get()) {
+                    let fb = feedback(Execution::Rejected, Finished::None, vec!["cannot cancel: the update is already installed".into()]);
+                    self.client.cancel_feedback(cancel.id.get(), &fb).await?;
+                    self.state.add_answered(cancel.id.get())?;
+                }
+                return Ok((Step::Canceled(id), sleep));
+            }
             // Nothing is being installed outside a poll, so a cancel seen
-            // here always comes before installation started: accept it.
+            // here comes before installation started: accept it.
             let fb = feedback(Execution::Closed, Finished::Success, vec!["canceled before installation".into()]);
             self.client.cancel_feedback(cancel.id.get(), &fb).await?;
             let _ = std::fs::remove_file(self.state.downloads().join(format!("action-{id}.raucb.part")));
@@ -401,10 +412,29 @@ impl Agent {
         self.client
             .feedback(id, &progress_feedback(format!("downloading {}", art.filename), 0, art.size))
             .await?;
-        let (_tx, rx) = tokio::sync::watch::channel(false);
+        // While downloading, keep an eye on the server: a cancel for this
+        // action stops the download (installation has not started yet).
+        let (tx, rx) = tokio::sync::watch::channel(false);
+        let watcher = {
+            let client = self.client.clone();
+            let every = self.cfg.server.poll_interval.min(Duration::from_secs(1));
+            tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(every).await;
+                    let Ok(base) = client.poll().await else { continue };
+                    let Some(link) = base.links.cancel_action else { continue };
+                    if let Ok(c) = client.cancel_action(&link.href).await {
+                        if c.cancel_action.stop_id.get() == id {
+                            let _ = tx.send(true);
+                            return;
+                        }
+                    }
+                }
+            })
+        };
         let mut last_report = tokio::time::Instant::now();
         let mut reports: Vec<u64> = Vec::new();
-        let path = match download::fetch(
+        let path = download::fetch(
             &self.client,
             &req,
             |done| {
@@ -415,9 +445,16 @@ impl Agent {
             },
             &rx,
         )
-        .await
-        {
+        .await;
+        watcher.abort();
+        let path = match path {
             Ok(p) => p,
+            Err(DownloadError::Stopped) => {
+                let fb = feedback(Execution::Closed, Finished::Success, vec!["canceled during download, before installation".into()]);
+                self.client.cancel_feedback(id, &fb).await?;
+                let _ = std::fs::remove_file(self.state.downloads().join(format!("action-{id}.raucb.part")));
+                return Ok(Step::Canceled(id));
+            }
             Err(DownloadError::NoSpace { dir, needed, available }) => {
                 let why = format!("not enough space in {}: need {needed} bytes, {available} free", dir.display());
                 self.client

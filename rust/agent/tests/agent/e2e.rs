@@ -299,3 +299,51 @@ async fn local_upload_installs_good_bundles_and_refuses_unknown_signers() {
     let r = post(too_big, "local-secret-0123456789").await.unwrap();
     assert_eq!(r.status(), 413);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancel_during_download_stops_it_and_is_accepted() {
+    let dev = Device::new();
+    let srv = Server::start().await;
+    let token = srv.target("dev1").await;
+    let bundle = dev.bundle_with("big.raucb", "2.0.0", COMPATIBLE, &ota_testkit::data::noise(3 << 20, 9));
+    let action = srv.assign("dev1", &bundle, "2.0.0", ActionType::Soft).await;
+    // A slow link: about 3 s for the bundle, no cut.
+    let proxy = crate::proxy::CutProxy::start_with(
+        srv.base.trim_start_matches("http://").to_string(),
+        u64::MAX,
+        std::time::Duration::from_millis(15),
+    )
+    .await;
+    let d = daemon(config(&dev, &proxy.url, "dev1", &token, "")).await;
+    let tick = tokio::spawn(async move { d.tick().await });
+    let part = dev.path(&format!("agent-state/downloads/action-{action}.raucb.part"));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while std::fs::metadata(&part).map(|m| m.len()).unwrap_or(0) == 0 {
+        assert!(std::time::Instant::now() < deadline, "download never started");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    srv.store.request_cancel(action).await.unwrap();
+    let (step, _) = tick.await.unwrap();
+    assert_eq!(step, Some(Step::Canceled(action as u64)));
+    assert_eq!(srv.state(action).await, ActionState::Canceled);
+    assert!(!part.exists(), "partial download removed");
+    assert!(slot_holds(&dev.rauc.slot(1), &vec![0u8; 2 << 20]), "nothing installed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancel_after_installation_is_rejected() {
+    let mut dev = Device::new();
+    let srv = Server::start().await;
+    let (action, cfg) = installed(&dev, &srv, "").await;
+    srv.store.request_cancel(action).await.unwrap();
+    let d = daemon(cfg.clone()).await;
+    let (step, _) = d.tick().await;
+    assert_eq!(step, Some(Step::Canceled(action as u64)));
+    assert!(srv.messages(action).await.join("\n").contains("cannot cancel"), "{:?}", srv.messages(action).await);
+    // The update goes on across the reboot and is still confirmed.
+    drop(d);
+    dev.rauc.reboot_into("system1");
+    let d = daemon(cfg).await;
+    d.start().await.unwrap();
+    assert!(dev.rauc.bootstate().contains("STATE_system1=good"));
+}

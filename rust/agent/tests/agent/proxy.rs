@@ -19,6 +19,12 @@ impl CutProxy {
     /// Forwards to `upstream` (`host:port`); the first response that carries
     /// an artifact is cut after `cut_after` bytes.
     pub async fn start(upstream: String, cut_after: u64) -> CutProxy {
+        Self::start_with(upstream, cut_after, std::time::Duration::ZERO).await
+    }
+
+    /// Like `start`, pausing `delay` after every 16 KiB sent to the client
+    /// (a slow link), so a test can act while a download runs.
+    pub async fn start_with(upstream: String, cut_after: u64, delay: std::time::Duration) -> CutProxy {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let requests = Arc::new(Mutex::new(Vec::new()));
@@ -80,6 +86,9 @@ impl CutProxy {
                             break;
                         }
                         b.fetch_add(n as u64, Ordering::SeqCst);
+                        if !delay.is_zero() {
+                            tokio::time::sleep(delay).await;
+                        }
                     }
                     up.abort();
                 });
