@@ -13,11 +13,15 @@
 #   postgresql              the server's second storage backend
 #   the linter for the project's own shell scripts (package shellcheck)
 #   pkg-config openssl libssl-dev              building and checking signatures
+#   grub-common python3-venv                  offline checks of the Yocto layer (grub-script-check, oelint-adv, kas)
+#   qemu-system-x86 ovmf grub-efi-amd64-bin busybox-static dosfstools mtools fdisk kmod cpio
+#                                             the qemu A/B boot test (ci/qemu-ab-test)
 # shellcheck disable=SC2034 # used by the scripts that source this file
 CI_PACKAGES=(
   rauc rauc-service squashfs-tools libsquashfs-dev libclang-dev cryptsetup-bin
   dbus libglib2.0-bin e2fsprogs softhsm2 opensc libengine-pkcs11-openssl
-  postgresql shellcheck pkg-config openssl libssl-dev python3 grub-common python3-venv time
+  postgresql shellcheck pkg-config openssl libssl-dev python3 grub-common python3-venv time curl
+  qemu-system-x86 ovmf grub-efi-amd64-bin busybox-static dosfstools mtools fdisk kmod cpio
 )
 
 log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }

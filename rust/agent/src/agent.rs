@@ -432,6 +432,7 @@ impl Agent {
                 }
             })
         };
+        let started = tokio::time::Instant::now();
         let mut last_report = tokio::time::Instant::now();
         let mut reports: Vec<u64> = Vec::new();
         let path = download::fetch(
@@ -470,6 +471,14 @@ impl Agent {
             }
             Err(e) => return Err(e.into()),
         };
+        let secs = started.elapsed().as_secs_f64();
+        info!(
+            action = id,
+            bytes = art.size,
+            seconds = format!("{secs:.3}"),
+            mib_per_s = format!("{:.1}", art.size as f64 / (1 << 20) as f64 / secs.max(1e-9)),
+            "download complete and checked"
+        );
         if let Some(done) = reports.last() {
             let _ = self
                 .client
