@@ -8,7 +8,7 @@
 //! is checked before the first byte is fetched.
 
 use crate::client::{ClientError, DdiClient};
-use openssl::sha::Sha256;
+use sha2::{Digest, Sha256};
 use reqwest::StatusCode;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -122,7 +122,7 @@ pub async fn fetch(
         // Finished earlier (e.g. before a crash during installation): check it.
         let mut sha = Sha256::new();
         let n = rehash(&req.dest, &mut sha)?;
-        if n == req.size && hex::encode(sha.finish()) == req.sha256 {
+        if n == req.size && hex::encode(sha.finalize()) == req.sha256 {
             return Ok(req.dest.clone());
         }
         std::fs::remove_file(&req.dest).map_err(io(format!("removing {}", req.dest.display())))?;
@@ -205,7 +205,7 @@ pub async fn fetch(
             )));
         }
     }
-    let digest = hex::encode(sha.finish());
+    let digest = hex::encode(sha.finalize());
     if digest != req.sha256.to_ascii_lowercase() {
         let _ = std::fs::remove_file(&part);
         return Err(DownloadError::Mismatch(format!(

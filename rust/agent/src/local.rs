@@ -84,7 +84,10 @@ struct UploadQuery {
 fn authorized(headers: &HeaderMap, token: &str) -> bool {
     let Some(v) = headers.get("authorization").and_then(|v| v.to_str().ok()) else { return false };
     let Some(given) = v.strip_prefix("Bearer ") else { return false };
-    given.len() == token.len() && openssl::memcmp::eq(given.as_bytes(), token.as_bytes())
+    // Compare in constant time, so the token cannot be guessed byte by byte
+    // from response timing.
+    given.len() == token.len()
+        && given.bytes().zip(token.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
 }
 
 async fn upload(State(c): State<Ctx>, Query(q): Query<UploadQuery>, headers: HeaderMap, body: Body) -> Response {
