@@ -25,6 +25,8 @@ pub const DEFAULT_DATA_DIR: &str = "data";
 pub const DEFAULT_TENANT: &str = "DEFAULT";
 /// Default polling interval sent to devices (hawkBit's default).
 pub const DEFAULT_POLL_INTERVAL: &str = "00:05:00";
+/// Default seconds between two steps of the rollout engine.
+pub const DEFAULT_ROLLOUT_INTERVAL_SECS: u64 = 10;
 /// Default DDI request budget per client IP and second (hawkBit's read limit).
 pub const DEFAULT_RATE_LIMIT: u32 = 200;
 
@@ -64,6 +66,11 @@ pub struct Cli {
     /// DDI requests per second allowed per client IP, 0 to disable [default: 200].
     #[arg(long, env = "HAWKBIT_RATE_LIMIT")]
     pub rate_limit: Option<u32>,
+    /// Reuse a device's base-poll answer for up to this many milliseconds (at most 60000)
+    /// without asking the database; new assignments then reach devices up to that much later
+    /// [default: 0, off].
+    #[arg(long, env = "HAWKBIT_POLL_CACHE_MS", value_name = "MS")]
+    pub poll_cache_ms: Option<u32>,
     /// Password of the `admin` operator, created on startup when no operator exists
     /// [default: none; the management API is unusable until an operator exists].
     #[arg(long, env = "HAWKBIT_ADMIN_PASSWORD", hide_env_values = true)]
@@ -77,6 +84,56 @@ pub struct Cli {
     /// signers with extended key usage codeSigning need, as devices set it in system.conf].
     #[arg(long, env = "HAWKBIT_CHECK_PURPOSE", value_name = "PURPOSE")]
     pub check_purpose: Option<String>,
+    /// Seconds between two steps of the rollout engine (rollout groups, auto-assignment)
+    /// [default: 10].
+    #[arg(long, env = "HAWKBIT_ROLLOUT_INTERVAL", value_name = "SECONDS")]
+    pub rollout_interval: Option<u64>,
+    /// New rollouts wait for approval (`POST /rollouts/{id}/approve`) before they can start,
+    /// like hawkBit's `rollout.approval.enabled` [default: false].
+    #[arg(long, env = "HAWKBIT_ROLLOUT_APPROVAL", value_name = "BOOL")]
+    pub rollout_approval: Option<bool>,
+    /// PEM certificate chain for serving HTTPS directly; needs `--tls-key` [default: plain
+    /// HTTP, for running behind a TLS-terminating reverse proxy].
+    #[arg(long, env = "HAWKBIT_TLS_CERT", value_name = "FILE")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key (PKCS#8, PKCS#1 or SEC1) belonging to `--tls-cert`.
+    #[arg(long, env = "HAWKBIT_TLS_KEY", value_name = "FILE")]
+    pub tls_key: Option<PathBuf>,
+    /// What to do; without a command the server runs.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// Commands besides serving.
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum Command {
+    /// Manage operator accounts of the management API. Works directly on the configured
+    /// database (`--data-dir` or `--database-url`); the server need not be running.
+    #[command(subcommand)]
+    User(UserCommand),
+}
+
+/// `user` subcommands.
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum UserCommand {
+    /// Create an operator. The password (12 to 1024 bytes) is read from standard input: typed
+    /// without echo on a terminal, or the first line of a pipe
+    /// (`printf '%s\n' "$PW" | hawkbit-compat-server user add alice --role admin`).
+    Add {
+        /// Login name (1 to 64 characters, no ':').
+        name: String,
+        /// `admin` may change everything; `readonly` may only read (and never sees target
+        /// tokens).
+        #[arg(long, value_name = "ROLE", value_parser = ["admin", "readonly"])]
+        role: String,
+    },
+    /// List operators with their role and creation time.
+    List,
+    /// Delete an operator. The last admin cannot be deleted.
+    Remove {
+        /// Login name.
+        name: String,
+    },
 }
 
 /// The TOML file. Same keys as the long options, with `_` instead of `-`.
@@ -101,12 +158,22 @@ pub struct FileConfig {
     pub poll_interval: Option<PollingSleep>,
     /// See [`Cli::rate_limit`].
     pub rate_limit: Option<u32>,
+    /// See [`Cli::poll_cache_ms`].
+    pub poll_cache_ms: Option<u32>,
     /// See [`Cli::admin_password`].
     pub admin_password: Option<String>,
     /// See [`Cli::keyring`].
     pub keyring: Option<PathBuf>,
     /// See [`Cli::check_purpose`].
     pub check_purpose: Option<String>,
+    /// See [`Cli::rollout_interval`].
+    pub rollout_interval: Option<u64>,
+    /// See [`Cli::rollout_approval`].
+    pub rollout_approval: Option<bool>,
+    /// See [`Cli::tls_cert`].
+    pub tls_cert: Option<PathBuf>,
+    /// See [`Cli::tls_key`].
+    pub tls_key: Option<PathBuf>,
 }
 
 /// Why the configuration could not be loaded.
@@ -160,12 +227,29 @@ pub struct Config {
     pub poll_interval: PollingSleep,
     /// DDI requests per second per client IP; 0 disables the limit.
     pub rate_limit: u32,
+    /// Lifetime of cached base-poll answers in ms; 0 disables the cache.
+    pub poll_cache_ms: u32,
     /// Bootstrap password for the `admin` operator.
     pub admin_password: Option<Secret>,
     /// Keyring for verifying uploaded RAUC bundles; without one, bundle uploads are refused.
     pub keyring: Option<PathBuf>,
     /// Certificate purpose required of bundle signers (RAUC's `check-purpose`).
     pub check_purpose: String,
+    /// Time between two steps of the rollout engine.
+    pub rollout_interval: std::time::Duration,
+    /// Whether new rollouts wait for approval.
+    pub rollout_approval: bool,
+    /// Certificate chain and key for serving HTTPS directly; `None` serves plain HTTP.
+    pub tls: Option<TlsFiles>,
+}
+
+/// PEM files for serving HTTPS.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsFiles {
+    /// Certificate chain, leaf first.
+    pub cert: PathBuf,
+    /// Private key.
+    pub key: PathBuf,
 }
 
 impl Config {
@@ -243,7 +327,36 @@ impl Config {
                 .parse()
                 .expect("valid default interval")
         });
+        let tls = match (cli.tls_cert.or(file.tls_cert), cli.tls_key.or(file.tls_key)) {
+            (Some(cert), Some(key)) => Some(TlsFiles { cert, key }),
+            (None, None) => None,
+            _ => {
+                return Err(ConfigError::Invalid {
+                    key: "tls_cert/tls_key",
+                    reason: "both or neither must be set",
+                })
+            }
+        };
+        let rollout_interval = cli
+            .rollout_interval
+            .or(file.rollout_interval)
+            .unwrap_or(DEFAULT_ROLLOUT_INTERVAL_SECS);
+        if !(1..=3600).contains(&rollout_interval) {
+            return Err(ConfigError::Invalid {
+                key: "rollout_interval",
+                reason: "must be 1 to 3600 seconds",
+            });
+        }
+        let poll_cache_ms = cli.poll_cache_ms.or(file.poll_cache_ms).unwrap_or(0);
+        if poll_cache_ms > 60_000 {
+            return Err(ConfigError::Invalid {
+                key: "poll_cache_ms",
+                reason: "must be at most 60000",
+            });
+        }
         Ok(Config {
+            poll_cache_ms,
+            tls,
             listen,
             data_dir,
             database_url,
@@ -261,6 +374,11 @@ impl Config {
                 .check_purpose
                 .or(file.check_purpose)
                 .unwrap_or_else(|| "codesign".into()),
+            rollout_interval: std::time::Duration::from_secs(rollout_interval),
+            rollout_approval: cli
+                .rollout_approval
+                .or(file.rollout_approval)
+                .unwrap_or(false),
         })
     }
 
@@ -286,6 +404,52 @@ mod tests {
         assert_eq!(c.rate_limit, 200);
         assert!(c.gateway_token.is_none());
         assert_eq!(c.artifact_dir(), PathBuf::from("data/artifacts"));
+        assert!(c.tls.is_none());
+    }
+
+    #[test]
+    fn tls_needs_both_files() {
+        let half = FileConfig {
+            tls_cert: Some("/etc/ota/cert.pem".into()),
+            ..Default::default()
+        };
+        assert!(matches!(
+            Config::merge(Cli::default(), half).unwrap_err(),
+            ConfigError::Invalid {
+                key: "tls_cert/tls_key",
+                ..
+            }
+        ));
+        let cli = Cli::try_parse_from(["x", "--tls-cert", "c.pem", "--tls-key", "k.pem"]).unwrap();
+        let c = Config::merge(cli, FileConfig::default()).unwrap();
+        assert_eq!(
+            c.tls,
+            Some(TlsFiles {
+                cert: "c.pem".into(),
+                key: "k.pem".into()
+            })
+        );
+    }
+
+    #[test]
+    fn user_commands_parse() {
+        let cli = Cli::try_parse_from([
+            "x",
+            "--data-dir",
+            "/d",
+            "user",
+            "add",
+            "bob",
+            "--role",
+            "readonly",
+        ])
+        .unwrap();
+        assert!(matches!(
+            cli.command,
+            Some(Command::User(UserCommand::Add { ref name, ref role })) if name == "bob" && role == "readonly"
+        ));
+        assert!(Cli::try_parse_from(["x", "user", "add", "bob", "--role", "root"]).is_err());
+        assert!(Cli::try_parse_from(["x", "user", "add", "bob"]).is_err());
     }
 
     #[test]

@@ -111,6 +111,7 @@ mod tests {
             active: true,
             created_at: 0,
             updated_at: 0,
+            forced_time: None,
         }
     }
 

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Parser;
-use hawkbit_compat_server::config::{Cli, Config};
+use hawkbit_compat_server::config::{Cli, Command, Config};
 use hawkbit_compat_server::startup::Application;
 
 #[tokio::main]
@@ -15,6 +15,9 @@ async fn main() -> ExitCode {
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
+        // Logs go to stderr, so the output of `user list` on stdout stays clean.
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     match run().await {
         Ok(()) => ExitCode::SUCCESS,
@@ -26,7 +29,18 @@ async fn main() -> ExitCode {
 }
 
 async fn run() -> anyhow::Result<()> {
-    let config = Config::load(Cli::parse()).context("loading configuration")?;
+    let mut cli = Cli::parse();
+    let command = cli.command.take();
+    let config = Config::load(cli).context("loading configuration")?;
+    if let Some(Command::User(user)) = command {
+        return hawkbit_compat_server::admin::run_user_command(
+            user,
+            &config,
+            hawkbit_compat_server::admin::read_password_from_stdin,
+            &mut std::io::stdout(),
+        )
+        .await;
+    }
     let app = Application::build(config)
         .await
         .context("starting the server")?;

@@ -36,6 +36,17 @@ pub enum StartupError {
     /// The bootstrap admin password could not be hashed.
     #[error("cannot hash the admin password")]
     Password(#[source] crate::password::HashError),
+    /// The TLS certificate or key could not be loaded.
+    #[error("cannot load the TLS certificate {cert} or key {key}")]
+    Tls {
+        /// Certificate file.
+        cert: std::path::PathBuf,
+        /// Key file.
+        key: std::path::PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
     /// The listen address could not be bound.
     #[error("cannot listen on {addr}")]
     Bind {
@@ -70,6 +81,7 @@ async fn bootstrap_admin(store: &Store, config: &Config) -> Result<(), StartupEr
 pub struct Application {
     listener: TcpListener,
     state: AppState,
+    tls: Option<axum_server::tls_rustls::RustlsConfig>,
 }
 
 impl Application {
@@ -87,6 +99,19 @@ impl Application {
         let store = Store::connect(&config.database_url).await?;
         let artifacts = ArtifactStore::open(config.artifact_dir()).await?;
         bootstrap_admin(&store, &config).await?;
+        // Loaded before binding, so a bad certificate fails the start, not the first handshake.
+        let tls = match &config.tls {
+            Some(files) => Some(
+                axum_server::tls_rustls::RustlsConfig::from_pem_file(&files.cert, &files.key)
+                    .await
+                    .map_err(|source| StartupError::Tls {
+                        cert: files.cert.clone(),
+                        key: files.key.clone(),
+                        source,
+                    })?,
+            ),
+            None => None,
+        };
         let listener =
             TcpListener::bind(config.listen)
                 .await
@@ -113,8 +138,13 @@ impl Application {
             config: Arc::new(config),
             limiter,
             bundle_verify,
+            metrics: Arc::default(),
         };
-        Ok(Application { listener, state })
+        Ok(Application {
+            listener,
+            state,
+            tls,
+        })
     }
 
     /// The bound address.
@@ -144,14 +174,41 @@ impl Application {
         F: Future<Output = ()> + Send + 'static,
     {
         let store = self.state.store.clone();
+        // The rollout engine runs beside the listener and is aborted when serving ends; an
+        // interrupted step only rolls back its open transaction.
+        let engine = tokio::spawn(crate::rollout::run(
+            store.clone(),
+            self.state.config.rollout_interval,
+            std::future::pending(),
+        ));
         let app = api::router(self.state);
-        tracing::info!(addr = %self.listener.local_addr()?, "listening");
-        axum::serve(
-            self.listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(shutdown)
-        .await?;
+        let addr = self.listener.local_addr()?;
+        match self.tls {
+            None => {
+                tracing::info!(%addr, "listening (HTTP)");
+                axum::serve(
+                    self.listener,
+                    app.into_make_service_with_connect_info::<SocketAddr>(),
+                )
+                .with_graceful_shutdown(shutdown)
+                .await?;
+            }
+            Some(tls) => {
+                tracing::info!(%addr, "listening (HTTPS)");
+                let handle = axum_server::Handle::new();
+                let on_signal = handle.clone();
+                tokio::spawn(async move {
+                    shutdown.await;
+                    // In-flight requests get this long; then connections are closed.
+                    on_signal.graceful_shutdown(Some(std::time::Duration::from_secs(30)));
+                });
+                axum_server::from_tcp_rustls(self.listener.into_std()?, tls)?
+                    .handle(handle)
+                    .serve(app.into_make_service_with_connect_info::<SocketAddr>())
+                    .await?;
+            }
+        }
+        engine.abort();
         store.close().await;
         Ok(())
     }

@@ -5,6 +5,7 @@ pub mod ddi;
 mod error;
 mod httpdate;
 pub mod mgmt;
+mod observe;
 mod ratelimit;
 
 use std::sync::Arc;
@@ -14,6 +15,8 @@ use axum::Router;
 use serde::de::DeserializeOwned;
 
 pub use error::ApiError;
+pub(crate) use httpdate::format_ms as http_date;
+pub use observe::{Metrics, REQUEST_ID};
 pub use ratelimit::RateLimiter;
 
 use crate::artifacts::ArtifactStore;
@@ -34,36 +37,28 @@ pub struct AppState {
     /// How uploaded RAUC bundles are verified; `None` when no keyring is configured, in which
     /// case bundle uploads are refused.
     pub bundle_verify: Option<Arc<ota_bundle::VerifyOptions>>,
+    /// Request counters for `/metrics`.
+    pub metrics: Arc<Metrics>,
 }
+
+/// Largest request body outside artifact uploads (which stream to disk with their own limit):
+/// DDI feedback with a long install log in `details` stays far below it.
+pub const MAX_BODY_SIZE: usize = 1024 * 1024;
 
 /// The complete router.
 pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(ddi::router(state.clone()))
         .nest("/rest/v1", mgmt::router(state.clone()))
+        .route("/metrics", axum::routing::get(observe::metrics))
+        .route_layer(axum::middleware::from_fn(observe::tag_route))
         .fallback(|| async { ApiError::NotFound })
-        .layer(axum::middleware::from_fn(log_request))
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_SIZE))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            observe::observe,
+        ))
         .with_state(state)
-}
-
-/// Logs method, path, status and duration of every request. Only the path is logged, never
-/// headers or query strings, so credentials cannot end up in the log.
-async fn log_request(
-    req: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> axum::response::Response {
-    let method = req.method().clone();
-    let path = req.uri().path().to_owned();
-    let start = std::time::Instant::now();
-    let resp = next.run(req).await;
-    tracing::debug!(
-        %method,
-        %path,
-        status = resp.status().as_u16(),
-        elapsed_ms = start.elapsed().as_millis() as u64,
-        "request"
-    );
-    resp
 }
 
 /// Parses a JSON body regardless of its `Content-Type`. Real DDI clients label their bodies
@@ -74,8 +69,8 @@ pub(crate) fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError
         .map_err(|e| ApiError::BadRequest(format!("invalid JSON body: {e}")))
 }
 
-/// Base URL for links in responses: the configured external URL, else `http://` plus the
-/// request's `Host` header, else empty (links become absolute paths).
+/// Base URL for links in responses: the configured external URL, else `http://` (`https://`
+/// when serving TLS) plus the request's `Host` header, else empty (links become absolute paths).
 pub(crate) fn base_url(config: &Config, headers: &HeaderMap) -> String {
     if let Some(u) = &config.external_url {
         return u.clone();
@@ -87,7 +82,12 @@ pub(crate) fn base_url(config: &Config, headers: &HeaderMap) -> String {
                 && h.bytes()
                     .all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b)) =>
         {
-            format!("http://{h}")
+            let scheme = if config.tls.is_some() {
+                "https"
+            } else {
+                "http"
+            };
+            format!("{scheme}://{h}")
         }
         _ => String::new(),
     }

@@ -9,7 +9,7 @@ use super::{
 };
 
 const ACTION_COLUMNS: &str = "action_id, target_id, distribution_set_id, action_type, status, \
-     active, created_at, updated_at";
+     active, created_at, updated_at, forced_time";
 
 fn action_from_row(row: &AnyRow) -> Result<Action, Error> {
     Ok(Action {
@@ -21,6 +21,7 @@ fn action_from_row(row: &AnyRow) -> Result<Action, Error> {
         active: col::<i64>(row, "active")? != 0,
         created_at: col(row, "created_at")?,
         updated_at: col(row, "updated_at")?,
+        forced_time: col(row, "forced_time")?,
     })
 }
 
@@ -356,5 +357,35 @@ impl Store {
         .fetch_one(&self.pool)
         .await?;
         Ok(n > 0)
+    }
+
+    /// What a base poll needs, in one round trip: the oldest open action of the target (what
+    /// the device should see) and the newest finished one (its installed base).
+    pub async fn poll_actions(
+        &self,
+        target_id: i64,
+    ) -> Result<(Option<Action>, Option<Action>), Error> {
+        let sql = format!(
+            "SELECT * FROM (SELECT {ACTION_COLUMNS}, 0 AS poll_kind FROM action \
+               WHERE target_id = $1 AND active = 1 ORDER BY action_id LIMIT 1) open_action \
+             UNION ALL \
+             SELECT * FROM (SELECT {ACTION_COLUMNS}, 1 AS poll_kind FROM action \
+               WHERE target_id = $1 AND status = $2 ORDER BY action_id DESC LIMIT 1) done_action"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(target_id)
+            .bind(ActionState::Finished.as_str())
+            .fetch_all(&self.pool)
+            .await?;
+        let (mut open, mut done) = (None, None);
+        for row in &rows {
+            let action = action_from_row(row)?;
+            if col::<i64>(row, "poll_kind")? == 0 {
+                open = Some(action);
+            } else {
+                done = Some(action);
+            }
+        }
+        Ok((open, done))
     }
 }

@@ -13,10 +13,15 @@
 
 mod actions;
 mod artifacts;
+mod device_config;
 mod distributions;
+pub(crate) mod filters;
 mod models;
 mod modules;
 mod operators;
+mod poll_marks;
+mod rollouts;
+mod stats;
 mod targets;
 
 use std::str::FromStr;
@@ -26,7 +31,15 @@ use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::migrate::Migrator;
 use sqlx::AnyPool;
 
+pub use device_config::{
+    ConfigRevision, ConfigScope, ConfigSource, ConfigValue, DeviceConfigState, EffectiveConfig,
+};
+pub use filters::{Incompatible, TargetFilter, TargetTag, TargetType};
 pub use models::*;
+pub use rollouts::{
+    ErrorAction, GroupStatus, GroupTarget, NewRollout, NewRolloutGroup, Rollout, RolloutGroup,
+    RolloutStatus, RolloutTx, StatusCounts, SuccessAction,
+};
 
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("migrations/sqlite");
 static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("migrations/postgres");
@@ -103,6 +116,8 @@ impl From<sqlx::Error> for Error {
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
+    /// Buffered last-poll times (see `poll_marks.rs`).
+    poll_marks: std::sync::Arc<poll_marks::PollMarks>,
 }
 
 impl Store {
@@ -145,6 +160,12 @@ impl Store {
                         sqlx::query("PRAGMA journal_mode = WAL")
                             .execute(&mut *conn)
                             .await?;
+                        // In WAL mode NORMAL is still safe against corruption and against
+                        // application crashes; only a power cut can undo the last commits.
+                        // FULL would fsync on every commit and serialize every write on it.
+                        sqlx::query("PRAGMA synchronous = NORMAL")
+                            .execute(&mut *conn)
+                            .await?;
                         sqlx::query("PRAGMA foreign_keys = ON")
                             .execute(&mut *conn)
                             .await?;
@@ -158,7 +179,13 @@ impl Store {
             Backend::Sqlite => SQLITE_MIGRATIONS.run(&pool).await?,
             Backend::Postgres => POSTGRES_MIGRATIONS.run(&pool).await?,
         }
-        Ok(Store { pool, backend })
+        let store = Store {
+            pool,
+            backend,
+            poll_marks: Default::default(),
+        };
+        store.spawn_poll_flusher();
+        Ok(store)
     }
 
     /// The backend in use.
@@ -172,8 +199,11 @@ impl Store {
         Ok(())
     }
 
-    /// Closes all connections.
+    /// Writes pending poll times, then closes all connections.
     pub async fn close(&self) {
+        if let Err(e) = self.flush_poll_marks().await {
+            tracing::warn!(error = %e, "cannot write last-poll times");
+        }
         self.pool.close().await;
     }
 }

@@ -204,6 +204,8 @@ text_enum! {
         Soft = "soft",
         /// Download only; the action closes when the device reports `downloaded`.
         DownloadOnly = "downloadonly",
+        /// Soft until the action's `forced_time`, forced from then on.
+        TimeForced = "timeforced",
     }
 }
 
@@ -278,6 +280,20 @@ pub struct Action {
     pub created_at: i64,
     /// Last change.
     pub updated_at: i64,
+    /// For time-forced actions: when they become forced (ms since the epoch).
+    pub forced_time: Option<i64>,
+}
+
+impl Action {
+    /// The type as the device should see it at `now`: a time-forced action is soft before its
+    /// forced time and forced after it (or forced when it has no time).
+    pub fn effective_type(&self, now: i64) -> ActionType {
+        match (self.action_type, self.forced_time) {
+            (ActionType::TimeForced, Some(t)) if now < t => ActionType::Soft,
+            (ActionType::TimeForced, _) => ActionType::Forced,
+            (other, _) => other,
+        }
+    }
 }
 
 /// One entry of an action's status history.

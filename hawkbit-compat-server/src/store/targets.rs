@@ -57,7 +57,11 @@ impl Store {
             .bind(controller_id)
             .fetch_optional(&self.pool)
             .await?;
-        row.as_ref().map(target_from_row).transpose()
+        Ok(row
+            .as_ref()
+            .map(target_from_row)
+            .transpose()?
+            .map(|t| self.with_pending_poll(t)))
     }
 
     /// The target with this primary key.
@@ -67,7 +71,11 @@ impl Store {
             .bind(target_id)
             .fetch_optional(&self.pool)
             .await?;
-        row.as_ref().map(target_from_row).transpose()
+        Ok(row
+            .as_ref()
+            .map(target_from_row)
+            .transpose()?
+            .map(|t| self.with_pending_poll(t)))
     }
 
     /// Returns the target, creating it first if it does not exist (auto-registration on the
@@ -108,7 +116,9 @@ impl Store {
             .fetch_one(&self.pool)
             .await?;
         Ok((
-            rows.iter().map(target_from_row).collect::<Result<_, _>>()?,
+            rows.iter()
+                .map(|r| target_from_row(r).map(|t| self.with_pending_poll(t)))
+                .collect::<Result<_, _>>()?,
             total,
         ))
     }
@@ -120,16 +130,6 @@ impl Store {
             .execute(&self.pool)
             .await?;
         Ok(r.rows_affected() > 0)
-    }
-
-    /// Records a base poll.
-    pub async fn touch_target(&self, target_id: i64, at: i64) -> Result<(), Error> {
-        sqlx::query("UPDATE target SET last_poll_at = $1 WHERE target_id = $2")
-            .bind(at)
-            .bind(target_id)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
     }
 
     /// Sets whether the server asks the device for its attributes.
@@ -164,7 +164,9 @@ impl Store {
         target_id: i64,
         update: &ConfigData,
     ) -> Result<(), Error> {
-        let mut tx = self.pool.begin().await?;
+        // Reads, then writes: begin with the write lock so concurrent writers wait instead of
+        // failing with "database is locked" on SQLite.
+        let mut tx = self.begin_write().await?;
         let rows =
             sqlx::query("SELECT attr_key, attr_value FROM target_attribute WHERE target_id = $1")
                 .bind(target_id)

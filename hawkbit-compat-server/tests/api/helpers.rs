@@ -19,6 +19,14 @@ pub const POSTGRES_URL_VAR: &str = "TEST_POSTGRES_URL";
 /// of the test run as the SQLite half, and skipping it silently would let backend drift through.
 /// Start a server with `hawkbit-compat-server/tests/start-postgres.sh` (it prints the URL).
 pub async fn postgres_store() -> Store {
+    Store::connect(&postgres_database_url().await)
+        .await
+        .expect("open PostgreSQL store")
+}
+
+/// Creates a fresh database in the PostgreSQL server named by `TEST_POSTGRES_URL` and returns
+/// its URL (for tests that open it twice, like two server instances). Panics when unset.
+pub async fn postgres_database_url() -> String {
     let Ok(admin_url) = std::env::var(POSTGRES_URL_VAR) else {
         panic!(
             "{POSTGRES_URL_VAR} is not set. The store tests need a PostgreSQL server: run\n  \
@@ -44,9 +52,7 @@ pub async fn postgres_store() -> Store {
         .execute(&mut admin)
         .await
         .expect("create test database");
-    Store::connect(&with_database(&admin_url, &name))
-        .await
-        .expect("open PostgreSQL store")
+    with_database(&admin_url, &name)
 }
 
 /// Replaces the database name in a `postgres://` URL.

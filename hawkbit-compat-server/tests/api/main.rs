@@ -3,11 +3,20 @@
 
 mod helpers;
 
+mod bad_input;
 mod bundles;
+mod crash;
 mod ddi_auth;
 mod ddi_cancel;
 mod ddi_deployment;
 mod ddi_download;
 mod ddi_poll;
+mod device_config;
+mod downgrade;
 mod mgmt;
+mod ops;
+mod peer_client;
+mod process;
+mod rollout_api;
+mod rollouts;
 mod store;

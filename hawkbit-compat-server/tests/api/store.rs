@@ -49,6 +49,8 @@ store_tests!(
     download_permission_follows_assignments,
     deleting_a_target_removes_its_actions,
     operators_and_the_last_admin,
+    poll_actions_in_one_query,
+    poll_times_are_flushed_in_batches,
 );
 
 fn new_target(id: &str) -> NewTarget {
@@ -686,4 +688,51 @@ async fn operators_and_the_last_admin(store: Store) {
     assert!(!store.delete_operator("alice").await.unwrap());
     assert!(store.delete_operator("bob").await.unwrap());
     assert_eq!(store.operator_count().await.unwrap(), 1);
+}
+
+async fn poll_actions_in_one_query(store: Store) {
+    let (target, ds, _) = fixture(&store, "poll").await;
+    assert_eq!(store.poll_actions(target).await.unwrap(), (None, None));
+    let first = store.assign(target, ds, ActionType::Forced).await.unwrap();
+    let closing = entry(HistoryStatus::Finished, "done");
+    store
+        .record_action_status(first.action_id, Some(ActionState::Finished), &closing)
+        .await
+        .unwrap();
+    let second = store.assign(target, ds, ActionType::Soft).await.unwrap();
+    let third = store.assign(target, ds, ActionType::Forced).await.unwrap();
+    let (open, done) = store.poll_actions(target).await.unwrap();
+    // The oldest open action (the second, now canceling) and the finished first one; exactly
+    // what the two separate queries answer.
+    assert_eq!(open.as_ref().map(|a| a.action_id), Some(second.action_id));
+    assert_eq!(open.unwrap().state, ActionState::Canceling);
+    assert_eq!(done.as_ref().map(|a| a.action_id), Some(first.action_id));
+    assert_eq!(
+        store.active_actions(target).await.unwrap()[0].action_id,
+        second.action_id
+    );
+    assert_eq!(
+        store
+            .last_finished_action(target)
+            .await
+            .unwrap()
+            .map(|a| a.action_id),
+        Some(first.action_id)
+    );
+    assert!(third.action_id > second.action_id);
+}
+
+async fn poll_times_are_flushed_in_batches(store: Store) {
+    let mut ids = Vec::new();
+    for i in 0..1100_i64 {
+        let t = store.register_target(&format!("poller{i}")).await.unwrap();
+        store.touch_target(t.target_id, 10_000 + i).await.unwrap();
+        ids.push((t.target_id, 10_000 + i));
+    }
+    assert_eq!(store.flush_poll_marks().await.unwrap(), 1100);
+    // Nothing pending any more: these reads come from the database.
+    for (id, at) in [ids[0], ids[499], ids[500], ids[1099]] {
+        let t = store.target(id).await.unwrap().unwrap();
+        assert_eq!(t.last_poll_at, Some(at));
+    }
 }

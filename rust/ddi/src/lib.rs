@@ -23,6 +23,9 @@
 //!    with an [`ActionFeedback`] on `.../cancelAction/{id}/feedback`.
 //! 6. **Confirmation** (optional user-consent flow): [`ConfirmationBase`],
 //!    [`ConfirmationBaseAction`], [`ConfirmationFeedback`].
+//! 7. **Device configuration** (an extension of this server, not hawkBit): the
+//!    `deviceConfig` link leads to a [`DeviceConfig`]; the device confirms with an
+//!    [`AppliedConfig`].
 //!
 //! [`paths`] builds every URL path of the API, so the server's routes and the agent's requests
 //! agree; [`paths::route`] holds the matching route templates for the server's router.
@@ -48,6 +51,7 @@ mod cancel;
 mod config_data;
 mod confirmation;
 mod deployment;
+mod device_config;
 mod error;
 mod feedback;
 mod ids;
@@ -65,6 +69,7 @@ pub use deployment::{
     ActionHistory, Artifact, ArtifactLinks, ArtifactList, Chunk, ChunkMetadata, Deployment,
     DeploymentBase, HandlingType, Hashes, MaintenanceWindow,
 };
+pub use device_config::{AppliedConfig, DeviceConfig};
 pub use error::Error;
 pub use feedback::{
     ActionFeedback, Execution, FeedbackResult, Finished, LegacyId, Progress, Status,

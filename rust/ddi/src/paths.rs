@@ -46,6 +46,16 @@ pub fn config_data(tenant: &str, controller_id: &str) -> String {
     controller_base(tenant, controller_id) + "/configData"
 }
 
+/// `.../deviceConfig` (extension): the device's configuration.
+pub fn device_config(tenant: &str, controller_id: &str) -> String {
+    controller_base(tenant, controller_id) + "/deviceConfig"
+}
+
+/// `.../deviceConfig/applied` (extension): the device's report on a configuration revision.
+pub fn device_config_applied(tenant: &str, controller_id: &str) -> String {
+    controller_base(tenant, controller_id) + "/deviceConfig/applied"
+}
+
 /// `.../deploymentBase/{actionId}?c={cache}`.
 ///
 /// `cache` should change whenever what the server would answer changes (for example when a soft
@@ -207,6 +217,11 @@ pub mod route {
     pub const INSTALLED_BASE_REPORT: &str = "/{tenant}/controller/v1/{controller_id}/installedBase";
     /// Confirmation state.
     pub const CONFIRMATION_BASE: &str = "/{tenant}/controller/v1/{controller_id}/confirmationBase";
+    /// Device configuration (extension).
+    pub const DEVICE_CONFIG: &str = "/{tenant}/controller/v1/{controller_id}/deviceConfig";
+    /// Device configuration report (extension).
+    pub const DEVICE_CONFIG_APPLIED: &str =
+        "/{tenant}/controller/v1/{controller_id}/deviceConfig/applied";
     /// Artifact listing.
     pub const ARTIFACTS: &str =
         "/{tenant}/controller/v1/{controller_id}/softwaremodules/{module_id}/artifacts";
@@ -346,6 +361,11 @@ mod tests {
             installed_base_report("T", "C")
         );
         assert_eq!(fill(route::CONFIRMATION_BASE), confirmation_base("T", "C"));
+        assert_eq!(fill(route::DEVICE_CONFIG), device_config("T", "C"));
+        assert_eq!(
+            fill(route::DEVICE_CONFIG_APPLIED),
+            device_config_applied("T", "C")
+        );
         assert_eq!(fill(route::ARTIFACTS), artifacts("T", "C", 4));
         assert_eq!(fill(route::ARTIFACT), artifact("T", "C", 4, "f.bin"));
     }

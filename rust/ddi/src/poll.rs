@@ -71,6 +71,10 @@ pub struct Links {
     /// The server asks for the device's attributes: `PUT .../configData`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub config_data: Option<Link>,
+    /// Extension: the device's configuration changed since it last confirmed it:
+    /// `GET .../deviceConfig` (see [`crate::DeviceConfig`]). Absent on hawkBit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device_config: Option<Link>,
 }
 
 /// The polling interval the server asks for, as DDI writes it: `"HH:MM:SS"`.

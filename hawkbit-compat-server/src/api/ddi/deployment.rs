@@ -101,6 +101,8 @@ fn handling(action_type: ActionType) -> (HandlingType, HandlingType) {
         ActionType::Forced => (HandlingType::Forced, HandlingType::Forced),
         ActionType::Soft => (HandlingType::Attempt, HandlingType::Attempt),
         ActionType::DownloadOnly => (HandlingType::Forced, HandlingType::Skip),
+        // Resolved by `Action::effective_type` before this is called.
+        ActionType::TimeForced => (HandlingType::Forced, HandlingType::Forced),
     }
 }
 
@@ -205,7 +207,7 @@ async fn build(
             })
         }
     };
-    let (download, update) = handling(action.action_type);
+    let (download, update) = handling(action.effective_type(now_ms()));
     Ok(DeploymentBase {
         id: ddi_id(action.action_id),
         deployment: Deployment {

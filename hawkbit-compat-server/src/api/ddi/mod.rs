@@ -8,8 +8,10 @@
 
 mod cancel;
 mod deployment;
+mod device_config;
 mod download;
 mod poll;
+mod poll_cache;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -30,8 +32,22 @@ use crate::store::{Action, Target};
 /// Routes of the DDI API (rate limited).
 pub fn router(state: AppState) -> Router<AppState> {
     Router::new()
-        .route(route::CONTROLLER_BASE, get(poll::base_poll))
+        .route(
+            route::CONTROLLER_BASE,
+            get(poll::base_poll).layer(axum::middleware::from_fn_with_state(
+                (
+                    state.clone(),
+                    std::sync::Arc::new(poll_cache::PollCache::default()),
+                ),
+                poll_cache::cached_poll,
+            )),
+        )
         .route(route::CONFIG_DATA, put(poll::put_config_data))
+        .route(route::DEVICE_CONFIG, get(device_config::get_device_config))
+        .route(
+            route::DEVICE_CONFIG_APPLIED,
+            put(device_config::put_applied),
+        )
         .route(route::DEPLOYMENT_BASE, get(deployment::deployment_base))
         .route(
             route::DEPLOYMENT_FEEDBACK,

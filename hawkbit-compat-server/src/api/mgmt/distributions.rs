@@ -30,6 +30,9 @@ struct NewDsBody {
     description: String,
     #[serde(default)]
     modules: Vec<IdRef>,
+    /// Supported hardware revisions (target attribute `hw_revision`); empty: any.
+    #[serde(default, rename = "hwRevisions")]
+    hw_revisions: Vec<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -74,9 +77,11 @@ async fn create(
     for d in &items {
         check_name("name", &d.name, 128)?;
         check_name("version", &d.version, 64)?;
+        super::targetfilters::check_hw_revisions(&d.hw_revisions)?;
     }
     let mut out = Vec::with_capacity(items.len());
     for d in items {
+        let hw_revisions = d.hw_revisions;
         let new = NewDistributionSet {
             name: d.name,
             version: d.version,
@@ -91,6 +96,10 @@ async fn create(
                 store::Error::NotFound(_) => ApiError::BadRequest("unknown software module".into()),
                 other => other.into(),
             })?;
+        state
+            .store
+            .set_ds_hw_revisions(created.distribution_set_id, &hw_revisions)
+            .await?;
         out.push(created.into());
     }
     Ok((StatusCode::CREATED, Json(out)))
@@ -130,6 +139,9 @@ struct AssignTargetBody {
     id: String,
     #[serde(rename = "type")]
     action_type: Option<String>,
+    /// Allow a bundle older than the target's installed version.
+    #[serde(default)]
+    downgrade: bool,
 }
 
 /// `POST /distributionsets/{id}/assignedTargets` with `[{"id": "<controllerId>", "type": "forced"}]`.
@@ -151,6 +163,9 @@ async fn assign_targets(
             .target_by_controller_id(&item.id)
             .await?
             .ok_or_else(|| ApiError::BadRequest(format!("unknown target {}", item.id)))?;
+        super::downgrade::check_downgrade(&state, target.target_id, &item.id, id, item.downgrade)
+            .await?;
+        super::targetfilters::check_hw_compatible(&state, target.target_id, &item.id, id).await?;
         resolved.push((target.target_id, action_type));
     }
     let mut outcomes = Vec::with_capacity(resolved.len());

@@ -5,9 +5,13 @@
 //! Authentication is HTTP Basic against operator accounts. `readonly` operators may use `GET`
 //! (target tokens are hidden from them); everything else needs `admin`.
 
+mod config;
 mod distributions;
+mod downgrade;
 mod modules;
 mod operators;
+mod rollouts;
+mod targetfilters;
 mod targets;
 
 use axum::extract::{Request, State};
@@ -30,7 +34,24 @@ pub fn router(state: AppState) -> Router<AppState> {
         .merge(modules::router())
         .merge(distributions::router())
         .merge(operators::router())
+        .merge(targetfilters::router())
+        .merge(rollouts::router())
+        .merge(config::router())
         .layer(axum::middleware::from_fn_with_state(state, authenticate))
+        // Added after the auth layer: the API description is public.
+        .route("/openapi.json", axum::routing::get(openapi))
+}
+
+/// The OpenAPI 3 description of this API, hand-written next to the handlers
+/// (`openapi.json`); a test checks that every route registered here appears in it.
+pub const OPENAPI_JSON: &str = include_str!("openapi.json");
+
+/// `GET /rest/v1/openapi.json`
+async fn openapi() -> impl axum::response::IntoResponse {
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        OPENAPI_JSON,
+    )
 }
 
 /// The authenticated operator, available to handlers as an extension.

@@ -117,17 +117,35 @@ async fn create(
             }
             other => other.into(),
         })?;
+        crate::rollout::auto_assign_target(&state.store, t.target_id, crate::store::now_ms())
+            .await?;
         out.push(TargetBody::new(t, &op));
     }
     Ok((StatusCode::CREATED, Json(out)))
 }
 
+#[derive(Debug, Deserialize)]
+struct TargetQuery {
+    q: Option<String>,
+}
+
+/// `GET /targets`, optionally `?q=<FIQL>` (see [`crate::rollout::fiql`]).
 async fn list(
     State(state): State<AppState>,
     Extension(op): Extension<Operator>,
     Query(p): Query<Paging>,
+    Query(tq): Query<TargetQuery>,
 ) -> Result<Json<PagedList<TargetBody>>, ApiError> {
-    let (targets, total) = state.store.list_targets(p.offset, p.limit).await?;
+    let (targets, total) = match tq.q.as_deref().filter(|q| !q.trim().is_empty()) {
+        Some(q) => {
+            let node = super::targetfilters::parse_query(q)?;
+            state
+                .store
+                .list_targets_matching(&node, p.offset, p.limit)
+                .await?
+        }
+        None => state.store.list_targets(p.offset, p.limit).await?,
+    };
     Ok(Json(PagedList::new(
         targets
             .into_iter()
@@ -276,9 +294,9 @@ async fn action_status(
 pub(super) fn parse_action_type(t: Option<&str>) -> Result<ActionType, ApiError> {
     match t {
         None => Ok(ActionType::Forced),
-        Some(s) => s
-            .parse()
-            .map_err(|()| ApiError::BadRequest("type must be forced, soft or downloadonly".into())),
+        Some(s) => s.parse().map_err(|()| {
+            ApiError::BadRequest("type must be forced, soft, timeforced or downloadonly".into())
+        }),
     }
 }
 
@@ -302,6 +320,9 @@ struct AssignDsBody {
     id: i64,
     #[serde(rename = "type")]
     action_type: Option<String>,
+    /// Allow a bundle older than the target's installed version.
+    #[serde(default)]
+    downgrade: bool,
 }
 
 /// Assigns unless the target is already running an action for the same distribution set and
@@ -365,6 +386,9 @@ async fn assign_ds(
     if state.store.distribution_set(req.id).await?.is_none() {
         return Err(ApiError::NotFound);
     }
+    super::downgrade::check_downgrade(&state, t.target_id, &controller_id, req.id, req.downgrade)
+        .await?;
+    super::targetfilters::check_hw_compatible(&state, t.target_id, &controller_id, req.id).await?;
     let outcome = assign_once(&state, t.target_id, req.id, action_type).await?;
     Ok(Json(AssignmentResult::from_outcomes(vec![outcome])))
 }

@@ -7,6 +7,7 @@ mod cancel;
 mod config_data;
 mod confirmation;
 mod deployment;
+mod device_config;
 mod feedback;
 mod installed;
 mod poll;

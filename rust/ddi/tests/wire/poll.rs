@@ -50,7 +50,7 @@ fn controller_base_ignores_unknown_fields() {
     );
     // An unknown link relation (a server extension) is ignored as well.
     let base: ControllerBase = serde_json::from_str(
-        r#"{"config":{"polling":{"sleep":"00:00:30"}},"_links":{"deviceConfig":{"href":"x"}}}"#,
+        r#"{"config":{"polling":{"sleep":"00:00:30"}},"_links":{"someFutureRelation":{"href":"x"}}}"#,
     )
     .unwrap();
     assert_eq!(base.links, Links::default());
