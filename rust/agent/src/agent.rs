@@ -25,7 +25,10 @@ use crate::download::{self, DownloadError};
 use crate::exec;
 use crate::installer::{self, InstallOptions, Installer};
 use crate::state::{Outcome, Pending, StateDir};
-use ota_ddi::{ActionFeedback, ConfigData, DeploymentBase, Execution, Finished, HandlingType, MaintenanceWindow};
+use ota_ddi::{
+    ActionFeedback, ConfigData, DeploymentBase, Execution, Finished, HandlingType,
+    MaintenanceWindow,
+};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -98,7 +101,10 @@ fn progress_feedback(details: String, cnt: u64, of: u64) -> ActionFeedback {
 impl Agent {
     /// Builds an agent from its parts (tests pass a client for the test server).
     pub fn new(cfg: Config, client: DdiClient, rauc: Installer, state: StateDir) -> Agent {
-        let backoff = Backoff::new(Duration::from_secs(5).min(cfg.server.poll_interval), cfg.server.backoff_max);
+        let backoff = Backoff::new(
+            Duration::from_secs(5).min(cfg.server.poll_interval),
+            cfg.server.backoff_max,
+        );
         let defer = crate::control::Deferral::new(cfg.reboot.max_deferral);
         Agent {
             cfg,
@@ -127,13 +133,21 @@ impl Agent {
     }
 
     fn development_mode(&self) -> bool {
-        self.cfg.development.enabled || self.cfg.development.marker_file.as_ref().is_some_and(|p| p.exists())
+        self.cfg.development.enabled
+            || self
+                .cfg
+                .development
+                .marker_file
+                .as_ref()
+                .is_some_and(|p| p.exists())
     }
 
     /// After (re)start: settles an update that was pending across a reboot.
     /// Returns true if a reboot (back to the old slot) is needed.
     pub async fn after_boot(&mut self) -> Result<bool, AgentError> {
-        let Some(mut p) = self.state.pending()? else { return Ok(false) };
+        let Some(mut p) = self.state.pending()? else {
+            return Ok(false);
+        };
         if let Some(o) = &p.outcome {
             // Decided before; only the report (and maybe the reboot back) is left.
             if o.reboot_back && self.rauc.boot_slot().await? == p.to_bootname {
@@ -180,7 +194,10 @@ impl Agent {
                 self.rauc.mark_active("other").await?;
                 p.outcome = Some(Outcome {
                     success: false,
-                    details: vec![format!("health check failed on {}: {reason}; rolled back to the previous slot", p.to_slot)],
+                    details: vec![format!(
+                        "health check failed on {}: {reason}; rolled back to the previous slot",
+                        p.to_slot
+                    )],
                     reboot_back: true,
                 });
                 self.state.save_pending(&p)?;
@@ -197,7 +214,9 @@ impl Agent {
         loop {
             let mut ok = true;
             if !h.command.is_empty() {
-                let left = deadline.saturating_duration_since(tokio::time::Instant::now()).max(Duration::from_secs(1));
+                let left = deadline
+                    .saturating_duration_since(tokio::time::Instant::now())
+                    .max(Duration::from_secs(1));
                 if let Err(e) = exec::run(&h.command, left).await {
                     ok = false;
                     last = e.to_string();
@@ -284,7 +303,11 @@ impl Agent {
                 if let Some(id) = p.action_id {
                     let fb = feedback(
                         Execution::Closed,
-                        if o.success { Finished::Success } else { Finished::Failure },
+                        if o.success {
+                            Finished::Success
+                        } else {
+                            Finished::Failure
+                        },
                         o.details.clone(),
                     );
                     match self.client.feedback(id, &fb).await {
@@ -296,7 +319,10 @@ impl Agent {
                 }
                 let success = o.success;
                 self.state.clear_pending()?;
-                return Ok((Step::Reported(p.action_id.unwrap_or(0), success), Duration::ZERO));
+                return Ok((
+                    Step::Reported(p.action_id.unwrap_or(0), success),
+                    Duration::ZERO,
+                ));
             }
         }
         let base = self.client.poll().await?;
@@ -311,12 +337,19 @@ impl Agent {
         if let Some(link) = &base.links.cancel_action {
             let cancel = self.client.cancel_action(&link.href).await?;
             let id = cancel.cancel_action.stop_id.get();
-            let installed = self.state.pending()?.is_some_and(|p| p.action_id == Some(id));
+            let installed = self
+                .state
+                .pending()?
+                .is_some_and(|p| p.action_id == Some(id));
             if installed {
                 // RAUC has written the slot; the update is confirmed or
                 // undone across the reboot, it cannot be called off now.
                 if !self.state.answered().contains(&cancel.id.get()) {
-                    let fb = feedback(Execution::Rejected, Finished::None, vec!["cannot cancel: the update is already installed".into()]);
+                    let fb = feedback(
+                        Execution::Rejected,
+                        Finished::None,
+                        vec!["cannot cancel: the update is already installed".into()],
+                    );
                     self.client.cancel_feedback(cancel.id.get(), &fb).await?;
                     self.state.add_answered(cancel.id.get())?;
                 }
@@ -324,9 +357,17 @@ impl Agent {
             }
             // Nothing is being installed outside a poll, so a cancel seen
             // here comes before installation started: accept it.
-            let fb = feedback(Execution::Closed, Finished::Success, vec!["canceled before installation".into()]);
+            let fb = feedback(
+                Execution::Closed,
+                Finished::Success,
+                vec!["canceled before installation".into()],
+            );
             self.client.cancel_feedback(cancel.id.get(), &fb).await?;
-            let _ = std::fs::remove_file(self.state.downloads().join(format!("action-{id}.raucb.part")));
+            let _ = std::fs::remove_file(
+                self.state
+                    .downloads()
+                    .join(format!("action-{id}.raucb.part")),
+            );
             return Ok((Step::Canceled(id), sleep));
         }
         if let Some(link) = &base.links.deployment_base {
@@ -337,12 +378,20 @@ impl Agent {
         Ok((Step::Idle, sleep))
     }
 
-    async fn refuse(&self, id: u64, execution: Execution, finished: Finished, why: String) -> Result<Step, AgentError> {
+    async fn refuse(
+        &self,
+        id: u64,
+        execution: Execution,
+        finished: Finished,
+        why: String,
+    ) -> Result<Step, AgentError> {
         if self.state.answered().contains(&id) {
             return Ok(Step::Refused(id));
         }
         info!(action = id, %why, "not installing");
-        self.client.feedback(id, &feedback(execution, finished, vec![why])).await?;
+        self.client
+            .feedback(id, &feedback(execution, finished, vec![why]))
+            .await?;
         self.state.add_answered(id)?;
         Ok(Step::Refused(id))
     }
@@ -359,27 +408,48 @@ impl Agent {
                 )
                 .await;
         }
-        let artifacts: Vec<_> = d.deployment.chunks.iter().flat_map(|c| c.artifacts.iter()).collect();
-        let bundles: Vec<_> = artifacts.iter().filter(|a| a.filename.ends_with(".raucb")).collect();
+        let artifacts: Vec<_> = d
+            .deployment
+            .chunks
+            .iter()
+            .flat_map(|c| c.artifacts.iter())
+            .collect();
+        let bundles: Vec<_> = artifacts
+            .iter()
+            .filter(|a| a.filename.ends_with(".raucb"))
+            .collect();
         if bundles.len() != 1 {
             return self
                 .refuse(
                     id,
                     Execution::Closed,
                     Finished::Failure,
-                    format!("unsupported deployment: expected exactly one .raucb artifact, found {}", bundles.len()),
+                    format!(
+                        "unsupported deployment: expected exactly one .raucb artifact, found {}",
+                        bundles.len()
+                    ),
                 )
                 .await;
         }
         let art = bundles[0];
         let Some(sha256) = art.hashes.sha256.clone() else {
             return self
-                .refuse(id, Execution::Closed, Finished::Failure, "artifact has no sha256".into())
+                .refuse(
+                    id,
+                    Execution::Closed,
+                    Finished::Failure,
+                    "artifact has no sha256".into(),
+                )
                 .await;
         };
         let Some(link) = art.links.preferred_download() else {
             return self
-                .refuse(id, Execution::Closed, Finished::Failure, "artifact has no download link".into())
+                .refuse(
+                    id,
+                    Execution::Closed,
+                    Finished::Failure,
+                    "artifact has no download link".into(),
+                )
                 .await;
         };
         let url = self.client.resolve(&link.href)?;
@@ -389,14 +459,18 @@ impl Agent {
 
         if self.cfg.install.streaming && install_now {
             self.client
-                .feedback(id, &progress_feedback("installing (streaming)".into(), 0, 100))
+                .feedback(
+                    id,
+                    &progress_feedback("installing (streaming)".into(), 0, 100),
+                )
                 .await?;
             let mut opts = InstallOptions {
                 transaction_id: Some(format!("action-{id}")),
                 ..Default::default()
             };
             if let Some(h) = self.client.auth().header() {
-                opts.http_headers.push(format!("Authorization: {}", h.to_str().unwrap_or_default()));
+                opts.http_headers
+                    .push(format!("Authorization: {}", h.to_str().unwrap_or_default()));
             }
             return self.install(id, version, url.as_str(), &opts).await;
         }
@@ -410,7 +484,10 @@ impl Agent {
             reserve: self.cfg.install.min_free_bytes,
         };
         self.client
-            .feedback(id, &progress_feedback(format!("downloading {}", art.filename), 0, art.size))
+            .feedback(
+                id,
+                &progress_feedback(format!("downloading {}", art.filename), 0, art.size),
+            )
             .await?;
         // While downloading, keep an eye on the server: a cancel for this
         // action stops the download (installation has not started yet).
@@ -421,8 +498,12 @@ impl Agent {
             tokio::spawn(async move {
                 loop {
                     tokio::time::sleep(every).await;
-                    let Ok(base) = client.poll().await else { continue };
-                    let Some(link) = base.links.cancel_action else { continue };
+                    let Ok(base) = client.poll().await else {
+                        continue;
+                    };
+                    let Some(link) = base.links.cancel_action else {
+                        continue;
+                    };
                     if let Ok(c) = client.cancel_action(&link.href).await {
                         if c.cancel_action.stop_id.get() == id {
                             let _ = tx.send(true);
@@ -451,21 +532,42 @@ impl Agent {
         let path = match path {
             Ok(p) => p,
             Err(DownloadError::Stopped) => {
-                let fb = feedback(Execution::Closed, Finished::Success, vec!["canceled during download, before installation".into()]);
+                let fb = feedback(
+                    Execution::Closed,
+                    Finished::Success,
+                    vec!["canceled during download, before installation".into()],
+                );
                 self.client.cancel_feedback(id, &fb).await?;
-                let _ = std::fs::remove_file(self.state.downloads().join(format!("action-{id}.raucb.part")));
+                let _ = std::fs::remove_file(
+                    self.state
+                        .downloads()
+                        .join(format!("action-{id}.raucb.part")),
+                );
                 return Ok(Step::Canceled(id));
             }
-            Err(DownloadError::NoSpace { dir, needed, available }) => {
-                let why = format!("not enough space in {}: need {needed} bytes, {available} free", dir.display());
+            Err(DownloadError::NoSpace {
+                dir,
+                needed,
+                available,
+            }) => {
+                let why = format!(
+                    "not enough space in {}: need {needed} bytes, {available} free",
+                    dir.display()
+                );
                 self.client
-                    .feedback(id, &feedback(Execution::Closed, Finished::Failure, vec![why]))
+                    .feedback(
+                        id,
+                        &feedback(Execution::Closed, Finished::Failure, vec![why]),
+                    )
                     .await?;
                 return Ok(Step::Failed(id));
             }
             Err(DownloadError::Mismatch(why)) => {
                 self.client
-                    .feedback(id, &feedback(Execution::Closed, Finished::Failure, vec![why]))
+                    .feedback(
+                        id,
+                        &feedback(Execution::Closed, Finished::Failure, vec![why]),
+                    )
                     .await?;
                 return Ok(Step::Failed(id));
             }
@@ -482,18 +584,35 @@ impl Agent {
         if let Some(done) = reports.last() {
             let _ = self
                 .client
-                .feedback(id, &progress_feedback(format!("downloaded {done} bytes"), *done, art.size))
+                .feedback(
+                    id,
+                    &progress_feedback(format!("downloaded {done} bytes"), *done, art.size),
+                )
                 .await;
         }
         if d.deployment.update == HandlingType::Skip {
             self.client
-                .feedback(id, &feedback(Execution::Downloaded, Finished::Success, vec!["downloaded; installation not requested".into()]))
+                .feedback(
+                    id,
+                    &feedback(
+                        Execution::Downloaded,
+                        Finished::Success,
+                        vec!["downloaded; installation not requested".into()],
+                    ),
+                )
                 .await?;
             return Ok(Step::Downloaded(id));
         }
         if !install_now {
             self.client
-                .feedback(id, &feedback(Execution::Downloaded, Finished::None, vec!["downloaded; waiting for the maintenance window".into()]))
+                .feedback(
+                    id,
+                    &feedback(
+                        Execution::Downloaded,
+                        Finished::None,
+                        vec!["downloaded; waiting for the maintenance window".into()],
+                    ),
+                )
                 .await?;
             return Ok(Step::Waiting(id));
         }
@@ -501,12 +620,20 @@ impl Agent {
             transaction_id: Some(format!("action-{id}")),
             ..Default::default()
         };
-        let step = self.install(id, version, &path.to_string_lossy(), &opts).await?;
+        let step = self
+            .install(id, version, &path.to_string_lossy(), &opts)
+            .await?;
         let _ = std::fs::remove_file(&path);
         Ok(step)
     }
 
-    async fn install(&mut self, id: u64, version: Option<String>, source: &str, opts: &InstallOptions) -> Result<Step, AgentError> {
+    async fn install(
+        &mut self,
+        id: u64,
+        version: Option<String>,
+        source: &str,
+        opts: &InstallOptions,
+    ) -> Result<Step, AgentError> {
         self.client
             .feedback(id, &progress_feedback("installing".into(), 0, 100))
             .await?;
@@ -525,11 +652,19 @@ impl Agent {
         for pct in steps {
             let _ = self
                 .client
-                .feedback(id, &progress_feedback(format!("installing: {pct}%"), pct as u64, 100))
+                .feedback(
+                    id,
+                    &progress_feedback(format!("installing: {pct}%"), pct as u64, 100),
+                )
                 .await;
         }
         if let Err(e) = res {
-            if matches!(e, installer::Error::Busy(_) | installer::Error::ServiceGone | installer::Error::DBus(_)) {
+            if matches!(
+                e,
+                installer::Error::Busy(_)
+                    | installer::Error::ServiceGone
+                    | installer::Error::DBus(_)
+            ) {
                 // Not a verdict on the bundle (RAUC still finishing an
                 // installation started before the agent restarted, or
                 // RAUC restarting): try again after a back-off.
@@ -538,7 +673,10 @@ impl Agent {
             let why = e.to_string();
             warn!(action = id, %why, "installation failed");
             self.client
-                .feedback(id, &feedback(Execution::Closed, Finished::Failure, vec![why]))
+                .feedback(
+                    id,
+                    &feedback(Execution::Closed, Finished::Failure, vec![why]),
+                )
                 .await?;
             return Ok(Step::Failed(id));
         }
@@ -558,7 +696,10 @@ impl Agent {
             outcome: None,
         })?;
         self.client
-            .feedback(id, &progress_feedback(format!("installed into {primary}; rebooting"), 100, 100))
+            .feedback(
+                id,
+                &progress_feedback(format!("installed into {primary}; rebooting"), 100, 100),
+            )
             .await?;
         self.reboot_requested = true;
         Ok(Step::Installed(id))
@@ -585,7 +726,10 @@ impl Agent {
 
     /// Records a local install so that it is confirmed after the reboot
     /// like a server one (without a server action to report to).
-    pub async fn record_local_install(&mut self, version: Option<String>) -> Result<(), AgentError> {
+    pub async fn record_local_install(
+        &mut self,
+        version: Option<String>,
+    ) -> Result<(), AgentError> {
         let from = self.rauc.boot_slot().await?;
         let primary = self.rauc.primary().await?;
         let slots = self.rauc.slots().await?;

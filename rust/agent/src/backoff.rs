@@ -65,7 +65,11 @@ mod tests {
         let waits: Vec<_> = (0..8).map(|_| b.failed()).collect();
         for (i, w) in waits.iter().enumerate() {
             let step = Duration::from_secs(10 * (1 << i)).min(Duration::from_secs(300));
-            assert!(*w >= step / 2 && *w <= step, "attempt {i}: {w:?} not in [{:?}, {step:?}]", step / 2);
+            assert!(
+                *w >= step / 2 && *w <= step,
+                "attempt {i}: {w:?} not in [{:?}, {step:?}]",
+                step / 2
+            );
         }
         b.succeeded();
         assert!(b.failed() <= Duration::from_secs(10));
@@ -76,7 +80,8 @@ mod tests {
         // 1000 devices failing together do not retry at the same instant.
         let waits: std::collections::BTreeSet<u128> = (0..1000)
             .map(|seed| {
-                let mut b = Backoff::with_seed(Duration::from_secs(60), Duration::from_secs(3600), seed);
+                let mut b =
+                    Backoff::with_seed(Duration::from_secs(60), Duration::from_secs(3600), seed);
                 b.failed();
                 b.failed().as_millis()
             })

@@ -4,7 +4,9 @@
 //! the configured server URL: the device's token is never sent to a host
 //! other than the one it was configured for, whatever a response says.
 
-use ota_ddi::{ActionFeedback, ActionId, CancelActionBase, ConfigData, ControllerBase, DeploymentBase};
+use ota_ddi::{
+    ActionFeedback, ActionId, CancelActionBase, ConfigData, ControllerBase, DeploymentBase,
+};
 use reqwest::header::{HeaderValue, AUTHORIZATION};
 use reqwest::StatusCode;
 use serde::de::DeserializeOwned;
@@ -110,7 +112,8 @@ impl DdiClient {
         ca_pem: Option<&[u8]>,
         timeout: Duration,
     ) -> Result<DdiClient> {
-        let mut origin = url::Url::parse(server_url).map_err(|_| ClientError::Link(server_url.into()))?;
+        let mut origin =
+            url::Url::parse(server_url).map_err(|_| ClientError::Link(server_url.into()))?;
         if !origin.path().ends_with('/') {
             let p = format!("{}/", origin.path());
             origin.set_path(&p);
@@ -198,34 +201,50 @@ impl DdiClient {
     async fn get_json<T: DeserializeOwned>(&self, url: url::Url) -> Result<T> {
         let resp = self
             .send(
-                self.request(reqwest::Method::GET, url.clone()).header("Accept", "application/hal+json, application/json"),
+                self.request(reqwest::Method::GET, url.clone())
+                    .header("Accept", "application/hal+json, application/json"),
                 &url,
             )
             .await?;
-        let bytes = resp.bytes().await.map_err(|source| ClientError::Transport {
-            url: url.to_string(),
-            source,
-        })?;
+        let bytes = resp
+            .bytes()
+            .await
+            .map_err(|source| ClientError::Transport {
+                url: url.to_string(),
+                source,
+            })?;
         serde_json::from_slice(&bytes).map_err(|e| ClientError::Decode {
             url: url.to_string(),
             message: e.to_string(),
         })
     }
 
-    async fn send_json<T: serde::Serialize>(&self, method: reqwest::Method, url: url::Url, body: &T) -> Result<()> {
-        self.send(self.request(method, url.clone()).json(body), &url).await?;
+    async fn send_json<T: serde::Serialize>(
+        &self,
+        method: reqwest::Method,
+        url: url::Url,
+        body: &T,
+    ) -> Result<()> {
+        self.send(self.request(method, url.clone()).json(body), &url)
+            .await?;
         Ok(())
     }
 
     /// The base poll.
     pub async fn poll(&self) -> Result<ControllerBase> {
-        let url = self.url_for_path(&ota_ddi::paths::controller_base(&self.tenant, &self.controller_id))?;
+        let url = self.url_for_path(&ota_ddi::paths::controller_base(
+            &self.tenant,
+            &self.controller_id,
+        ))?;
         self.get_json(url).await
     }
 
     /// Sends the device's attributes.
     pub async fn put_config_data(&self, data: &ConfigData) -> Result<()> {
-        let url = self.url_for_path(&ota_ddi::paths::config_data(&self.tenant, &self.controller_id))?;
+        let url = self.url_for_path(&ota_ddi::paths::config_data(
+            &self.tenant,
+            &self.controller_id,
+        ))?;
         self.send_json(reqwest::Method::PUT, url, data).await
     }
 
@@ -286,11 +305,30 @@ mod tests {
 
     #[test]
     fn links_never_leave_the_configured_server() {
-        let c = DdiClient::new("https://updates.example.com/ota", "DEFAULT", "dev1", Auth::None, None, Duration::from_secs(5)).unwrap();
-        let u = c.resolve("http://evil.example.net/ota/DEFAULT/controller/v1/dev1/deploymentBase/3?c=5").unwrap();
-        assert_eq!(u.as_str(), "https://updates.example.com/ota/DEFAULT/controller/v1/dev1/deploymentBase/3?c=5");
+        let c = DdiClient::new(
+            "https://updates.example.com/ota",
+            "DEFAULT",
+            "dev1",
+            Auth::None,
+            None,
+            Duration::from_secs(5),
+        )
+        .unwrap();
+        let u = c
+            .resolve("http://evil.example.net/ota/DEFAULT/controller/v1/dev1/deploymentBase/3?c=5")
+            .unwrap();
+        assert_eq!(
+            u.as_str(),
+            "https://updates.example.com/ota/DEFAULT/controller/v1/dev1/deploymentBase/3?c=5"
+        );
         let u = c.url_for_path("/DEFAULT/controller/v1/dev1").unwrap();
-        assert_eq!(u.as_str(), "https://updates.example.com/ota/DEFAULT/controller/v1/dev1");
-        assert_eq!(format!("{:?}", Auth::Target("secret".into())), "TargetToken(<redacted>)");
+        assert_eq!(
+            u.as_str(),
+            "https://updates.example.com/ota/DEFAULT/controller/v1/dev1"
+        );
+        assert_eq!(
+            format!("{:?}", Auth::Target("secret".into())),
+            "TargetToken(<redacted>)"
+        );
     }
 }

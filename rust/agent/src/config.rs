@@ -267,16 +267,25 @@ impl Config {
             message,
         };
         if !(self.server.url.starts_with("http://") || self.server.url.starts_with("https://")) {
-            return Err(invalid(format!("server.url {:?} must start with http:// or https://", self.server.url)));
+            return Err(invalid(format!(
+                "server.url {:?} must start with http:// or https://",
+                self.server.url
+            )));
         }
         if self.server.controller_id.is_none() && self.server.controller_id_file.is_none() {
-            return Err(invalid("set server.controller_id or server.controller_id_file".into()));
+            return Err(invalid(
+                "set server.controller_id or server.controller_id_file".into(),
+            ));
         }
         if self.server.token_file.is_some() && self.server.gateway_token_file.is_some() {
-            return Err(invalid("set only one of server.token_file and server.gateway_token_file".into()));
+            return Err(invalid(
+                "set only one of server.token_file and server.gateway_token_file".into(),
+            ));
         }
         if self.server.poll_interval.is_zero() {
-            return Err(invalid("server.poll_interval must be more than zero".into()));
+            return Err(invalid(
+                "server.poll_interval must be more than zero".into(),
+            ));
         }
         if self.reboot.command.is_empty() {
             return Err(invalid("reboot.command must not be empty".into()));
@@ -306,15 +315,22 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(e.contains("poll_intervall"), "{e}");
-        let e = Config::parse("[server]\nurl=\"x\"\ncontroller_id=\"a\"\n", Path::new("a.toml"))
-            .unwrap_err()
-            .to_string();
+        let e = Config::parse(
+            "[server]\nurl=\"x\"\ncontroller_id=\"a\"\n",
+            Path::new("a.toml"),
+        )
+        .unwrap_err()
+        .to_string();
         assert!(e.contains("http://"), "{e}");
     }
 
     #[test]
     fn minimal_file_gets_defaults() {
-        let c = Config::parse("[server]\nurl=\"http://x\"\ncontroller_id=\"a\"\n", Path::new("a.toml")).unwrap();
+        let c = Config::parse(
+            "[server]\nurl=\"http://x\"\ncontroller_id=\"a\"\n",
+            Path::new("a.toml"),
+        )
+        .unwrap();
         assert_eq!(c.server.poll_interval, Duration::from_secs(300));
         assert_eq!(c.reboot.command, vec!["systemctl", "reboot"]);
         assert!(!c.development.enabled);

@@ -74,10 +74,12 @@ pub fn router(deferral: Deferral) -> Router {
     Router::new()
         .route(
             "/reboot/defer",
-            post(|State(d): State<Deferral>, Json(r): Json<DeferRequest>| async move {
-                let granted = d.defer(Duration::from_secs(r.seconds));
-                Json(serde_json::json!({ "granted_seconds": granted.as_secs() }))
-            })
+            post(
+                |State(d): State<Deferral>, Json(r): Json<DeferRequest>| async move {
+                    let granted = d.defer(Duration::from_secs(r.seconds));
+                    Json(serde_json::json!({ "granted_seconds": granted.as_secs() }))
+                },
+            )
             .delete(|State(d): State<Deferral>| async move {
                 d.release();
                 StatusCode::NO_CONTENT
@@ -85,7 +87,9 @@ pub fn router(deferral: Deferral) -> Router {
         )
         .route(
             "/status",
-            get(|State(d): State<Deferral>| async move { Json(serde_json::json!({ "reboot_deferred": d.deferred() })) }),
+            get(|State(d): State<Deferral>| async move {
+                Json(serde_json::json!({ "reboot_deferred": d.deferred() }))
+            }),
         )
         .with_state(deferral)
 }

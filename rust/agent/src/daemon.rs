@@ -14,7 +14,8 @@ use tokio::sync::Mutex;
 use tracing::{info, warn};
 
 fn read_secret(path: &std::path::Path, what: &str) -> anyhow::Result<String> {
-    let s = std::fs::read_to_string(path).with_context(|| format!("reading {what} from {}", path.display()))?;
+    let s = std::fs::read_to_string(path)
+        .with_context(|| format!("reading {what} from {}", path.display()))?;
     let s = s.trim().to_string();
     anyhow::ensure!(!s.is_empty(), "{what} file {} is empty", path.display());
     Ok(s)
@@ -56,7 +57,8 @@ impl Daemon {
         let rauc = Installer::connect(&cfg.install.rauc_bus)
             .await
             .context("connecting to the RAUC service")?;
-        let state = StateDir::open(&cfg.install.state_dir).context("opening the state directory")?;
+        let state =
+            StateDir::open(&cfg.install.state_dir).context("opening the state directory")?;
         let agent = Agent::new(cfg.clone(), client, rauc, state);
         Ok(Daemon {
             agent: Arc::new(Mutex::new(agent)),
@@ -74,7 +76,10 @@ impl Daemon {
     /// slot if the new one failed its health check.
     pub async fn start(&self) -> anyhow::Result<()> {
         let mut a = self.agent.lock().await;
-        if a.after_boot().await.context("confirming the update after boot")? {
+        if a.after_boot()
+            .await
+            .context("confirming the update after boot")?
+        {
             a.reboot_if_allowed().await?;
         }
         Ok(())

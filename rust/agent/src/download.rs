@@ -8,8 +8,8 @@
 //! is checked before the first byte is fetched.
 
 use crate::client::{ClientError, DdiClient};
-use sha2::{Digest, Sha256};
 use reqwest::StatusCode;
+use sha2::{Digest, Sha256};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
@@ -93,7 +93,9 @@ fn rehash(path: &Path, sha: &mut Sha256) -> Result<u64, DownloadError> {
     let mut buf = vec![0u8; 256 * 1024];
     let mut n = 0u64;
     loop {
-        let r = f.read(&mut buf).map_err(io(format!("reading {}", path.display())))?;
+        let r = f
+            .read(&mut buf)
+            .map_err(io(format!("reading {}", path.display())))?;
         if r == 0 {
             return Ok(n);
         }
@@ -157,7 +159,8 @@ pub async fn fetch(
             StatusCode::PARTIAL_CONTENT => {}
             StatusCode::OK if done > 0 => {
                 // The server ignored the range: start again from zero.
-                file.set_len(0).map_err(io(format!("truncating {}", part.display())))?;
+                file.set_len(0)
+                    .map_err(io(format!("truncating {}", part.display())))?;
                 sha = Sha256::new();
                 done = 0;
             }
@@ -190,14 +193,19 @@ pub async fn fetch(
             if done + chunk.len() as u64 > req.size {
                 drop(file);
                 let _ = std::fs::remove_file(&part);
-                return Err(DownloadError::Mismatch(format!("server sent more than the announced {} bytes", req.size)));
+                return Err(DownloadError::Mismatch(format!(
+                    "server sent more than the announced {} bytes",
+                    req.size
+                )));
             }
-            file.write_all(&chunk).map_err(io(format!("writing {}", part.display())))?;
+            file.write_all(&chunk)
+                .map_err(io(format!("writing {}", part.display())))?;
             sha.update(&chunk);
             done += chunk.len() as u64;
             progress(done);
         }
-        file.sync_all().map_err(io(format!("writing {}", part.display())))?;
+        file.sync_all()
+            .map_err(io(format!("writing {}", part.display())))?;
         if done < req.size {
             return Err(DownloadError::Mismatch(format!(
                 "connection closed after {done} of {} bytes",

@@ -43,7 +43,9 @@ fn tail(bytes: &[u8]) -> String {
     let s = String::from_utf8_lossy(bytes);
     let s = s.trim();
     let start = s.len().saturating_sub(400);
-    let start = (start..s.len()).find(|i| s.is_char_boundary(*i)).unwrap_or(s.len());
+    let start = (start..s.len())
+        .find(|i| s.is_char_boundary(*i))
+        .unwrap_or(s.len());
     s[start..].to_string()
 }
 
@@ -91,7 +93,12 @@ pub async fn run(argv: &[String], timeout: Duration) -> Result<String, ExecError
 pub async fn inactive_units(units: &[String]) -> Result<Vec<String>, ExecError> {
     let mut inactive = Vec::new();
     for u in units {
-        let argv = vec!["systemctl".to_string(), "is-active".into(), "--quiet".into(), u.clone()];
+        let argv = vec![
+            "systemctl".to_string(),
+            "is-active".into(),
+            "--quiet".into(),
+            u.clone(),
+        ];
         match run(&argv, Duration::from_secs(10)).await {
             Ok(_) => {}
             Err(ExecError::Failed { .. }) => inactive.push(u.clone()),

@@ -70,7 +70,9 @@ pub fn router(agent: Arc<Mutex<Agent>>, cfg: Local, token: String) -> Router {
         .route("/bundle", post(upload).layer(DefaultBodyLimit::max(limit)))
         .route(
             "/status",
-            get(|State(c): State<Ctx>| async move { Json(c.status.lock().expect("status lock").clone()) }),
+            get(|State(c): State<Ctx>| async move {
+                Json(c.status.lock().expect("status lock").clone())
+            }),
         )
         .with_state(ctx)
 }
@@ -82,15 +84,28 @@ struct UploadQuery {
 }
 
 fn authorized(headers: &HeaderMap, token: &str) -> bool {
-    let Some(v) = headers.get("authorization").and_then(|v| v.to_str().ok()) else { return false };
-    let Some(given) = v.strip_prefix("Bearer ") else { return false };
+    let Some(v) = headers.get("authorization").and_then(|v| v.to_str().ok()) else {
+        return false;
+    };
+    let Some(given) = v.strip_prefix("Bearer ") else {
+        return false;
+    };
     // Compare in constant time, so the token cannot be guessed byte by byte
     // from response timing.
     given.len() == token.len()
-        && given.bytes().zip(token.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
+        && given
+            .bytes()
+            .zip(token.bytes())
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+            == 0
 }
 
-async fn upload(State(c): State<Ctx>, Query(q): Query<UploadQuery>, headers: HeaderMap, body: Body) -> Response {
+async fn upload(
+    State(c): State<Ctx>,
+    Query(q): Query<UploadQuery>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
     if !authorized(&headers, &c.token) {
         return reply(StatusCode::UNAUTHORIZED, "missing or wrong bearer token");
     }
@@ -100,9 +115,18 @@ async fn upload(State(c): State<Ctx>, Query(q): Query<UploadQuery>, headers: Hea
     };
     c.set("receiving", "receiving bundle", 0);
     let dir = agent.upload_dir();
-    let mut tmp = match tempfile::Builder::new().prefix("local-").suffix(".raucb").tempfile_in(&dir) {
+    let mut tmp = match tempfile::Builder::new()
+        .prefix("local-")
+        .suffix(".raucb")
+        .tempfile_in(&dir)
+    {
         Ok(t) => t,
-        Err(e) => return reply(StatusCode::INTERNAL_SERVER_ERROR, format!("cannot store the upload: {e}")),
+        Err(e) => {
+            return reply(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("cannot store the upload: {e}"),
+            )
+        }
     };
     let mut stream = body.into_data_stream();
     let mut size = 0u64;
@@ -113,7 +137,10 @@ async fn upload(State(c): State<Ctx>, Query(q): Query<UploadQuery>, headers: Hea
                 c.set("failed", format!("upload interrupted: {e}"), 0);
                 let too_big = e.to_string().contains("length limit");
                 return if too_big {
-                    reply(StatusCode::PAYLOAD_TOO_LARGE, format!("bundle larger than {} bytes", c.cfg.max_bundle_bytes))
+                    reply(
+                        StatusCode::PAYLOAD_TOO_LARGE,
+                        format!("bundle larger than {} bytes", c.cfg.max_bundle_bytes),
+                    )
                 } else {
                     reply(StatusCode::BAD_REQUEST, format!("upload interrupted: {e}"))
                 };
@@ -122,15 +149,24 @@ async fn upload(State(c): State<Ctx>, Query(q): Query<UploadQuery>, headers: Hea
         size += chunk.len() as u64;
         if size > c.cfg.max_bundle_bytes {
             c.set("failed", "bundle too large", 0);
-            return reply(StatusCode::PAYLOAD_TOO_LARGE, format!("bundle larger than {} bytes", c.cfg.max_bundle_bytes));
+            return reply(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("bundle larger than {} bytes", c.cfg.max_bundle_bytes),
+            );
         }
         if let Err(e) = tmp.write_all(&chunk) {
             c.set("failed", format!("cannot store the upload: {e}"), 0);
-            return reply(StatusCode::INSUFFICIENT_STORAGE, format!("cannot store the upload: {e}"));
+            return reply(
+                StatusCode::INSUFFICIENT_STORAGE,
+                format!("cannot store the upload: {e}"),
+            );
         }
     }
     if let Err(e) = tmp.as_file().sync_all() {
-        return reply(StatusCode::INSUFFICIENT_STORAGE, format!("cannot store the upload: {e}"));
+        return reply(
+            StatusCode::INSUFFICIENT_STORAGE,
+            format!("cannot store the upload: {e}"),
+        );
     }
     // RAUC insists on being the only one with the bundle open (it takes a
     // file lease), so close it; the path still removes itself when dropped.
@@ -143,14 +179,18 @@ async fn upload(State(c): State<Ctx>, Query(q): Query<UploadQuery>, headers: Hea
         let mut opts = ota_bundle::VerifyOptions::new(keyring);
         opts.purpose = ota_bundle::Purpose::Codesign;
         let mut b = ota_bundle::Bundle::open(&path).map_err(|e| e.to_string())?;
-        b.inspect(Some(&opts), &mut ota_bundle::NoProgress).map_err(|e| e.to_string())
+        b.inspect(Some(&opts), &mut ota_bundle::NoProgress)
+            .map_err(|e| e.to_string())
     })
     .await;
     let info = match checked {
         Ok(Ok(i)) => i,
         Ok(Err(e)) => {
             c.set("failed", e.clone(), 0);
-            return reply(StatusCode::UNPROCESSABLE_ENTITY, format!("bundle rejected: {e}"));
+            return reply(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                format!("bundle rejected: {e}"),
+            );
         }
         Err(e) => return reply(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
     };
@@ -183,9 +223,13 @@ async fn upload(State(c): State<Ctx>, Query(q): Query<UploadQuery>, headers: Hea
     c.set("installing", "installing", 0);
     let status = c.status.clone();
     let res = rauc
-        .install(&tmp.to_string_lossy(), &crate::installer::InstallOptions::default(), |p| {
-            status.lock().expect("status lock").progress = p.percent;
-        })
+        .install(
+            &tmp.to_string_lossy(),
+            &crate::installer::InstallOptions::default(),
+            |p| {
+                status.lock().expect("status lock").progress = p.percent;
+            },
+        )
         .await;
     if let Err(e) = res {
         c.set("failed", e.to_string(), 0);
@@ -195,7 +239,11 @@ async fn upload(State(c): State<Ctx>, Query(q): Query<UploadQuery>, headers: Hea
         c.set("failed", e.to_string(), 100);
         return reply(StatusCode::INTERNAL_SERVER_ERROR, e.to_string());
     }
-    c.set("installed", "installed; the device reboots into the new version", 100);
+    c.set(
+        "installed",
+        "installed; the device reboots into the new version",
+        100,
+    );
     (
         StatusCode::OK,
         Json(serde_json::json!({ "result": "installed", "version": new_version, "reboot": true })),

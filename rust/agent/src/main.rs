@@ -36,9 +36,14 @@ fn parse_args() -> Result<Option<Cli>, String> {
     while let Some(a) = args.next() {
         match a.to_str() {
             Some("-c" | "--config") => {
-                cli.config = args.next().map(PathBuf::from).ok_or("--config needs a file")?;
+                cli.config = args
+                    .next()
+                    .map(PathBuf::from)
+                    .ok_or("--config needs a file")?;
             }
-            Some(s) if s.starts_with("--config=") => cli.config = PathBuf::from(&s["--config=".len()..]),
+            Some(s) if s.starts_with("--config=") => {
+                cli.config = PathBuf::from(&s["--config=".len()..])
+            }
             Some("--check-config") => cli.check_config = true,
             Some("-h" | "--help") => {
                 // A closed pipe (`| head`) is not worth a panic.
@@ -46,7 +51,11 @@ fn parse_args() -> Result<Option<Cli>, String> {
                 return Ok(None);
             }
             Some("-V" | "--version") => {
-                let _ = writeln!(std::io::stdout(), "update-agent {}", env!("CARGO_PKG_VERSION"));
+                let _ = writeln!(
+                    std::io::stdout(),
+                    "update-agent {}",
+                    env!("CARGO_PKG_VERSION")
+                );
                 return Ok(None);
             }
             _ => return Err(format!("unexpected argument {a:?}\n\n{USAGE}")),

@@ -76,7 +76,9 @@ impl StateDir {
     /// Opens (and creates) the directory.
     pub fn open(dir: &Path) -> Result<StateDir, StateError> {
         std::fs::create_dir_all(dir.join("downloads")).map_err(|e| err(dir, e))?;
-        Ok(StateDir { dir: dir.to_path_buf() })
+        Ok(StateDir {
+            dir: dir.to_path_buf(),
+        })
     }
 
     /// The directory.

@@ -85,7 +85,10 @@ impl Capabilities {
             .find("de.pengutronix.rauc.Installer")
             .map(|i| &xml[i..])
             .unwrap_or("");
-        let section = section.find("</interface>").map(|e| &section[..e]).unwrap_or(section);
+        let section = section
+            .find("</interface>")
+            .map(|e| &section[..e])
+            .unwrap_or(section);
         let has = |m: &str| section.contains(&format!("<method name=\"{m}\""));
         Capabilities {
             inspect_bundle: has("InspectBundle"),
@@ -163,7 +166,11 @@ impl Installer {
         let conn = match bus {
             Bus::System => zbus::Connection::system().await?,
             Bus::Session => zbus::Connection::session().await?,
-            Bus::Address(a) => zbus::connection::Builder::address(a.as_str())?.build().await?,
+            Bus::Address(a) => {
+                zbus::connection::Builder::address(a.as_str())?
+                    .build()
+                    .await?
+            }
         };
         let proxy = InstallerProxy::new(&conn).await?;
         let introspect = zbus::fdo::IntrospectableProxy::builder(&conn)
@@ -254,7 +261,13 @@ impl Installer {
     /// Waits (up to 10 s) for RAUC to report `idle`.
     async fn wait_idle(&self) {
         for _ in 0..200 {
-            if self.proxy.operation().await.map(|o| o == "idle").unwrap_or(true) {
+            if self
+                .proxy
+                .operation()
+                .await
+                .map(|o| o == "idle")
+                .unwrap_or(true)
+            {
                 return;
             }
             tokio::time::sleep(std::time::Duration::from_millis(50)).await;

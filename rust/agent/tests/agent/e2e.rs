@@ -11,7 +11,9 @@ use update_agent::agent::Step;
 async fn installed(dev: &Device, srv: &Server, extra: &str) -> (i64, update_agent::config::Config) {
     let token = srv.target("dev1").await;
     let bundle = dev.bundle("update-2.0.0.raucb", "2.0.0", COMPATIBLE, 5);
-    let action = srv.assign("dev1", &bundle, "2.0.0", ActionType::Forced).await;
+    let action = srv
+        .assign("dev1", &bundle, "2.0.0", ActionType::Forced)
+        .await;
     let cfg = config(dev, &srv.base, "dev1", &token, extra);
     let d = daemon(cfg.clone()).await;
     d.start().await.unwrap();
@@ -19,7 +21,11 @@ async fn installed(dev: &Device, srv: &Server, extra: &str) -> (i64, update_agen
     assert_eq!(step, Some(Step::Installed(action as u64)));
     assert!(took_reboot(dev), "the agent asked for a reboot");
     assert!(slot_holds(&dev.rauc.slot(1), &image(1 << 20, 5)));
-    assert_eq!(srv.state(action).await, ActionState::Running, "not closed before the new slot is confirmed");
+    assert_eq!(
+        srv.state(action).await,
+        ActionState::Running,
+        "not closed before the new slot is confirmed"
+    );
     (action, cfg)
 }
 
@@ -37,13 +43,28 @@ async fn successful_update_end_to_end() {
     assert_eq!(srv.state(action).await, ActionState::Finished);
     assert!(dev.rauc.bootstate().contains("STATE_system1=good"));
     let msgs = srv.messages(action).await.join("\n");
-    assert!(msgs.contains("downloading") && msgs.contains("installing") && msgs.contains("passed the health check"), "{msgs}");
+    assert!(
+        msgs.contains("downloading")
+            && msgs.contains("installing")
+            && msgs.contains("passed the health check"),
+        "{msgs}"
+    );
     // The next poll is quiet and the attributes reached the server.
     let (step, _) = d.tick().await;
     assert_eq!(step, Some(Step::Idle));
-    let target = srv.store.target_by_controller_id("dev1").await.unwrap().unwrap();
+    let target = srv
+        .store
+        .target_by_controller_id("dev1")
+        .await
+        .unwrap()
+        .unwrap();
     let attrs = srv.store.target_attributes(target.target_id).await.unwrap();
-    let get = |k: &str| attrs.iter().find(|(a, _)| a.as_str() == k).map(|(_, v)| v.clone());
+    let get = |k: &str| {
+        attrs
+            .iter()
+            .find(|(a, _)| a.as_str() == k)
+            .map(|(_, v)| v.clone())
+    };
     assert_eq!(get("hw_revision").as_deref(), Some("rev-a"));
     assert_eq!(get("compatible").as_deref(), Some(COMPATIBLE));
 }
@@ -52,13 +73,21 @@ async fn successful_update_end_to_end() {
 async fn health_check_failure_rolls_back_and_reports() {
     let mut dev = Device::new();
     let srv = Server::start().await;
-    let (action, cfg) = installed(&dev, &srv, "[health]\ncommand = [\"false\"]\ntimeout = \"1s\"\n").await;
+    let (action, cfg) = installed(
+        &dev,
+        &srv,
+        "[health]\ncommand = [\"false\"]\ntimeout = \"1s\"\n",
+    )
+    .await;
     dev.rauc.reboot_into("system1");
     let d = daemon(cfg.clone()).await;
     d.start().await.unwrap();
     assert!(took_reboot(&dev), "rebooted back to the old slot");
     let state = dev.rauc.bootstate();
-    assert!(state.contains("PRIMARY=system0") && state.contains("STATE_system1=bad"), "{state}");
+    assert!(
+        state.contains("PRIMARY=system0") && state.contains("STATE_system1=bad"),
+        "{state}"
+    );
     drop(d);
     dev.rauc.reboot_into("system0");
     let d = daemon(cfg).await;
@@ -67,7 +96,11 @@ async fn health_check_failure_rolls_back_and_reports() {
     let (step, _) = d.tick().await;
     assert_eq!(step, Some(Step::Reported(action as u64, false)));
     assert_eq!(srv.state(action).await, ActionState::Error);
-    assert!(srv.messages(action).await.join("\n").contains("health check failed"));
+    assert!(srv
+        .messages(action)
+        .await
+        .join("\n")
+        .contains("health check failed"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -91,7 +124,9 @@ async fn install_failure_is_reported() {
     let srv = Server::start().await;
     let token = srv.target("dev1").await;
     let bundle = dev.bundle("wrong.raucb", "2.0.0", "Another Product", 5);
-    let action = srv.assign("dev1", &bundle, "2.0.0", ActionType::Forced).await;
+    let action = srv
+        .assign("dev1", &bundle, "2.0.0", ActionType::Forced)
+        .await;
     let d = daemon(config(&dev, &srv.base, "dev1", &token, "")).await;
     let (step, _) = d.tick().await;
     assert_eq!(step, Some(Step::Failed(action as u64)));
@@ -106,17 +141,33 @@ async fn development_mode_reports_but_never_installs() {
     let srv = Server::start().await;
     let token = srv.target("dev1").await;
     let bundle = dev.bundle("u.raucb", "2.0.0", COMPATIBLE, 5);
-    let action = srv.assign("dev1", &bundle, "2.0.0", ActionType::Forced).await;
+    let action = srv
+        .assign("dev1", &bundle, "2.0.0", ActionType::Forced)
+        .await;
     let marker = dev.path("do_not_update");
     std::fs::write(&marker, b"").unwrap();
-    let d = daemon(config(&dev, &srv.base, "dev1", &token, &format!("[development]\nmarker_file = \"{}\"\n", marker.display()))).await;
+    let d = daemon(config(
+        &dev,
+        &srv.base,
+        "dev1",
+        &token,
+        &format!("[development]\nmarker_file = \"{}\"\n", marker.display()),
+    ))
+    .await;
     let (step, _) = d.tick().await;
     assert_eq!(step, Some(Step::Refused(action as u64)));
     let (step, _) = d.tick().await;
     assert_eq!(step, Some(Step::Refused(action as u64)));
     let msgs = srv.messages(action).await;
-    assert_eq!(msgs.iter().filter(|m| m.contains("development")).count(), 1, "said once: {msgs:?}");
-    assert!(slot_holds(&dev.rauc.slot(1), &vec![0u8; 2 << 20]), "slot B untouched");
+    assert_eq!(
+        msgs.iter().filter(|m| m.contains("development")).count(),
+        1,
+        "said once: {msgs:?}"
+    );
+    assert!(
+        slot_holds(&dev.rauc.slot(1), &vec![0u8; 2 << 20]),
+        "slot B untouched"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -138,8 +189,19 @@ async fn cancel_before_installation_is_accepted() {
 async fn unreachable_server_and_500s_back_off() {
     let dev = Device::new();
     // Nothing listens on this port.
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let d = daemon(config(&dev, &format!("http://127.0.0.1:{port}"), "dev1", "t", "")).await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let d = daemon(config(
+        &dev,
+        &format!("http://127.0.0.1:{port}"),
+        "dev1",
+        "t",
+        "",
+    ))
+    .await;
     let mut waits = Vec::new();
     for _ in 0..5 {
         let (step, wait) = d.tick().await;
@@ -147,10 +209,13 @@ async fn unreachable_server_and_500s_back_off() {
         waits.push(wait);
     }
     assert!(waits[4] > waits[0] * 4, "backs off: {waits:?}");
-    assert!(waits.iter().all(|w| *w <= std::time::Duration::from_secs(600)));
+    assert!(waits
+        .iter()
+        .all(|w| *w <= std::time::Duration::from_secs(600)));
 
     // A server that answers 500 to everything (fault injection).
-    let app = axum::Router::new().fallback(|| async { (axum::http::StatusCode::INTERNAL_SERVER_ERROR, "boom") });
+    let app = axum::Router::new()
+        .fallback(|| async { (axum::http::StatusCode::INTERNAL_SERVER_ERROR, "boom") });
     let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", l.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(l, app).await });
@@ -167,12 +232,21 @@ async fn disk_full_is_reported_before_downloading() {
     let srv = Server::start().await;
     let token = srv.target("dev1").await;
     let bundle = dev.bundle("u.raucb", "2.0.0", COMPATIBLE, 5);
-    let action = srv.assign("dev1", &bundle, "2.0.0", ActionType::Forced).await;
+    let action = srv
+        .assign("dev1", &bundle, "2.0.0", ActionType::Forced)
+        .await;
     // The state directory on a real, small filesystem.
     let state = dev.path("agent-state");
     std::fs::create_dir_all(&state).unwrap();
-    let ok = std::process::Command::new("mount").args(["-t", "tmpfs", "-o", "size=128k", "tmpfs"]).arg(&state).status().unwrap();
-    assert!(ok.success(), "mounting a tmpfs needs root (CI runs as root)");
+    let ok = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=128k", "tmpfs"])
+        .arg(&state)
+        .status()
+        .unwrap();
+    assert!(
+        ok.success(),
+        "mounting a tmpfs needs root (CI runs as root)"
+    );
     struct Unmount(std::path::PathBuf);
     impl Drop for Unmount {
         fn drop(&mut self) {
@@ -183,7 +257,11 @@ async fn disk_full_is_reported_before_downloading() {
     let d = daemon(config(&dev, &srv.base, "dev1", &token, "")).await;
     let (step, _) = d.tick().await;
     assert_eq!(step, Some(Step::Failed(action as u64)));
-    assert!(srv.messages(action).await.join("\n").contains("not enough space"));
+    assert!(srv
+        .messages(action)
+        .await
+        .join("\n")
+        .contains("not enough space"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -192,18 +270,33 @@ async fn dropped_connection_and_agent_restart_resume_the_download() {
     let srv = Server::start().await;
     let token = srv.target("dev1").await;
     // Mostly incompressible, so the bundle is large enough to cut in the middle.
-    let bundle = dev.bundle_with("big.raucb", "2.0.0", COMPATIBLE, &ota_testkit::data::noise(3 << 20, 9));
+    let bundle = dev.bundle_with(
+        "big.raucb",
+        "2.0.0",
+        COMPATIBLE,
+        &ota_testkit::data::noise(3 << 20, 9),
+    );
     let size = std::fs::metadata(&bundle).unwrap().len();
-    let action = srv.assign("dev1", &bundle, "2.0.0", ActionType::Forced).await;
-    let proxy = crate::proxy::CutProxy::start(srv.base.trim_start_matches("http://").to_string(), size / 2).await;
+    let action = srv
+        .assign("dev1", &bundle, "2.0.0", ActionType::Forced)
+        .await;
+    let proxy =
+        crate::proxy::CutProxy::start(srv.base.trim_start_matches("http://").to_string(), size / 2)
+            .await;
     let cfg = config(&dev, &proxy.url, "dev1", &token, "");
     let d = daemon(cfg.clone()).await;
     let (step, _) = d.tick().await;
-    assert_eq!(step, None, "the first attempt fails when the connection drops");
+    assert_eq!(
+        step, None,
+        "the first attempt fails when the connection drops"
+    );
     assert!(proxy.cut_done.load(std::sync::atomic::Ordering::SeqCst));
     let part = dev.path(&format!("agent-state/downloads/action-{action}.raucb.part"));
     let kept = std::fs::metadata(&part).unwrap().len();
-    assert!(kept > 0 && kept < size, "partial download kept: {kept} of {size}");
+    assert!(
+        kept > 0 && kept < size,
+        "partial download kept: {kept} of {size}"
+    );
     // The agent process dies and starts again (same state directory).
     drop(d);
     let d = daemon(cfg).await;
@@ -211,9 +304,19 @@ async fn dropped_connection_and_agent_restart_resume_the_download() {
     assert_eq!(step, Some(Step::Installed(action as u64)));
     let ranges = proxy.range_requests();
     assert_eq!(ranges.len(), 1, "one resumed request: {ranges:?}");
-    let from: u64 = ranges[0].split('=').nth(1).unwrap().trim_end_matches('-').trim().parse().unwrap();
+    let from: u64 = ranges[0]
+        .split('=')
+        .nth(1)
+        .unwrap()
+        .trim_end_matches('-')
+        .trim()
+        .parse()
+        .unwrap();
     assert_eq!(from, kept, "resumed where it stopped, not from zero");
-    assert!(slot_holds(&dev.rauc.slot(1), &ota_testkit::data::noise(3 << 20, 9)));
+    assert!(slot_holds(
+        &dev.rauc.slot(1),
+        &ota_testkit::data::noise(3 << 20, 9)
+    ));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -221,16 +324,28 @@ async fn agent_killed_during_installation_recovers() {
     let dev = Device::new();
     let srv = Server::start().await;
     let token = srv.target("dev1").await;
-    let bundle = dev.bundle_with("big.raucb", "2.0.0", COMPATIBLE, &ota_testkit::data::noise(8 << 20, 3));
-    let action = srv.assign("dev1", &bundle, "2.0.0", ActionType::Forced).await;
+    let bundle = dev.bundle_with(
+        "big.raucb",
+        "2.0.0",
+        COMPATIBLE,
+        &ota_testkit::data::noise(8 << 20, 3),
+    );
+    let action = srv
+        .assign("dev1", &bundle, "2.0.0", ActionType::Forced)
+        .await;
     let cfg = config(&dev, &srv.base, "dev1", &token, "");
     let d = daemon(cfg.clone()).await;
-    let watcher = update_agent::installer::Installer::connect(&dev.bus()).await.unwrap();
+    let watcher = update_agent::installer::Installer::connect(&dev.bus())
+        .await
+        .unwrap();
     let tick = tokio::spawn(async move { d.tick().await });
     // Kill the agent as soon as RAUC is writing.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     while watcher.operation().await.unwrap() != "installing" {
-        assert!(std::time::Instant::now() < deadline, "installation never started");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "installation never started"
+        );
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
     tick.abort();
@@ -250,8 +365,17 @@ async fn agent_killed_during_installation_recovers() {
         }
         tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     }
-    assert_eq!(step, Some(Step::Installed(action as u64)), "steps {seen:?}, last error: {:?}, messages {:?}", d.last_error(), srv.messages(action).await);
-    assert!(slot_holds(&dev.rauc.slot(1), &ota_testkit::data::noise(8 << 20, 3)));
+    assert_eq!(
+        step,
+        Some(Step::Installed(action as u64)),
+        "steps {seen:?}, last error: {:?}, messages {:?}",
+        d.last_error(),
+        srv.messages(action).await
+    );
+    assert!(slot_holds(
+        &dev.rauc.slot(1),
+        &ota_testkit::data::noise(8 << 20, 3)
+    ));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -268,32 +392,58 @@ async fn local_upload_installs_good_bundles_and_refuses_unknown_signers() {
     );
     let cfg = config(&dev, &srv.base, "dev1", &token, &extra);
     let d = daemon(cfg.clone()).await;
-    let app = update_agent::local::router(d.agent(), cfg.local.clone().unwrap(), "local-secret-0123456789".into());
+    let app = update_agent::local::router(
+        d.agent(),
+        cfg.local.clone().unwrap(),
+        "local-secret-0123456789".into(),
+    );
     let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", l.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(l, app).await });
     let http = reqwest::Client::new();
     let post = |body: Vec<u8>, tok: &'static str| {
-        http.post(format!("{url}/bundle")).bearer_auth(tok).body(body).send()
+        http.post(format!("{url}/bundle"))
+            .bearer_auth(tok)
+            .body(body)
+            .send()
     };
 
     // Signed by a key this device does not trust.
     let stranger = ota_testkit::pki::Pki::new();
     let foreign = dev.bundle_signed_by("foreign.raucb", "2.0.0", &stranger, 4);
-    let r = post(std::fs::read(&foreign).unwrap(), "local-secret-0123456789").await.unwrap();
+    let r = post(std::fs::read(&foreign).unwrap(), "local-secret-0123456789")
+        .await
+        .unwrap();
     assert_eq!(r.status(), 422);
     let msg = r.text().await.unwrap();
-    assert!(msg.contains("unable to get local issuer certificate"), "{msg}");
-    assert!(slot_holds(&dev.rauc.slot(1), &vec![0u8; 2 << 20]), "nothing written");
+    assert!(
+        msg.contains("unable to get local issuer certificate"),
+        "{msg}"
+    );
+    assert!(
+        slot_holds(&dev.rauc.slot(1), &vec![0u8; 2 << 20]),
+        "nothing written"
+    );
 
     let good = dev.bundle("good.raucb", "2.0.0", COMPATIBLE, 6);
-    let r = post(std::fs::read(&good).unwrap(), "wrong-token").await.unwrap();
+    let r = post(std::fs::read(&good).unwrap(), "wrong-token")
+        .await
+        .unwrap();
     assert_eq!(r.status(), 401);
-    let r = post(std::fs::read(&good).unwrap(), "local-secret-0123456789").await.unwrap();
+    let r = post(std::fs::read(&good).unwrap(), "local-secret-0123456789")
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200, "{}", r.text().await.unwrap_or_default());
     assert!(slot_holds(&dev.rauc.slot(1), &image(1 << 20, 6)));
     assert!(took_reboot(&dev) || d.agent().lock().await.reboot_requested());
-    let status: serde_json::Value = http.get(format!("{url}/status")).send().await.unwrap().json().await.unwrap();
+    let status: serde_json::Value = http
+        .get(format!("{url}/status"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(status["state"], "installed");
     let too_big = vec![0u8; 20_000_001];
     let r = post(too_big, "local-secret-0123456789").await.unwrap();
@@ -305,7 +455,12 @@ async fn cancel_during_download_stops_it_and_is_accepted() {
     let dev = Device::new();
     let srv = Server::start().await;
     let token = srv.target("dev1").await;
-    let bundle = dev.bundle_with("big.raucb", "2.0.0", COMPATIBLE, &ota_testkit::data::noise(3 << 20, 9));
+    let bundle = dev.bundle_with(
+        "big.raucb",
+        "2.0.0",
+        COMPATIBLE,
+        &ota_testkit::data::noise(3 << 20, 9),
+    );
     let action = srv.assign("dev1", &bundle, "2.0.0", ActionType::Soft).await;
     // A slow link: about 3 s for the bundle, no cut.
     let proxy = crate::proxy::CutProxy::start_with(
@@ -319,7 +474,10 @@ async fn cancel_during_download_stops_it_and_is_accepted() {
     let part = dev.path(&format!("agent-state/downloads/action-{action}.raucb.part"));
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     while std::fs::metadata(&part).map(|m| m.len()).unwrap_or(0) == 0 {
-        assert!(std::time::Instant::now() < deadline, "download never started");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "download never started"
+        );
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
     srv.store.request_cancel(action).await.unwrap();
@@ -327,7 +485,10 @@ async fn cancel_during_download_stops_it_and_is_accepted() {
     assert_eq!(step, Some(Step::Canceled(action as u64)));
     assert_eq!(srv.state(action).await, ActionState::Canceled);
     assert!(!part.exists(), "partial download removed");
-    assert!(slot_holds(&dev.rauc.slot(1), &vec![0u8; 2 << 20]), "nothing installed");
+    assert!(
+        slot_holds(&dev.rauc.slot(1), &vec![0u8; 2 << 20]),
+        "nothing installed"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -339,7 +500,14 @@ async fn cancel_after_installation_is_rejected() {
     let d = daemon(cfg.clone()).await;
     let (step, _) = d.tick().await;
     assert_eq!(step, Some(Step::Canceled(action as u64)));
-    assert!(srv.messages(action).await.join("\n").contains("cannot cancel"), "{:?}", srv.messages(action).await);
+    assert!(
+        srv.messages(action)
+            .await
+            .join("\n")
+            .contains("cannot cancel"),
+        "{:?}",
+        srv.messages(action).await
+    );
     // The update goes on across the reboot and is still confirmed.
     drop(d);
     dev.rauc.reboot_into("system1");

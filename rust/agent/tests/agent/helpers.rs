@@ -58,11 +58,21 @@ impl Device {
         )
         .unwrap();
         let out = self.dir.path().join(name);
-        let signer = Signer::load(pki.signer.cert(), pki.signer.key(), &[pki.inter.cert_path.clone()]).unwrap();
+        let signer = Signer::load(
+            pki.signer.cert(),
+            pki.signer.key(),
+            &[pki.inter.cert_path.clone()],
+        )
+        .unwrap();
         ota_bundle::create(
             &Content::from_dir(&content).unwrap(),
             &out,
-            &CreateOptions { signer: &signer, format: Some(Format::Plain), squashfs: Default::default(), verify: None },
+            &CreateOptions {
+                signer: &signer,
+                format: Some(Format::Plain),
+                squashfs: Default::default(),
+                verify: None,
+            },
             &mut NoProgress,
         )
         .unwrap();
@@ -80,7 +90,13 @@ pub fn slot_holds(path: &Path, data: &[u8]) -> bool {
 }
 
 /// Agent configuration for a test device talking to `server`.
-pub fn config(dev: &Device, server: &str, controller: &str, token: &str, extra: &str) -> update_agent::config::Config {
+pub fn config(
+    dev: &Device,
+    server: &str,
+    controller: &str,
+    token: &str,
+    extra: &str,
+) -> update_agent::config::Config {
     let token_file = dev.path(&format!("{controller}.token"));
     std::fs::write(&token_file, token).unwrap();
     let text = format!(

@@ -24,7 +24,11 @@ impl CutProxy {
 
     /// Like `start`, pausing `delay` after every 16 KiB sent to the client
     /// (a slow link), so a test can act while a download runs.
-    pub async fn start_with(upstream: String, cut_after: u64, delay: std::time::Duration) -> CutProxy {
+    pub async fn start_with(
+        upstream: String,
+        cut_after: u64,
+        delay: std::time::Duration,
+    ) -> CutProxy {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let requests = Arc::new(Mutex::new(Vec::new()));
@@ -33,11 +37,15 @@ impl CutProxy {
         let (r, c, b) = (requests.clone(), cut_done.clone(), bytes_to_client.clone());
         tokio::spawn(async move {
             loop {
-                let Ok((client, _)) = listener.accept().await else { return };
+                let Ok((client, _)) = listener.accept().await else {
+                    return;
+                };
                 let upstream = upstream.clone();
                 let (r, c, b) = (r.clone(), c.clone(), b.clone());
                 tokio::spawn(async move {
-                    let Ok(server) = TcpStream::connect(&upstream).await else { return };
+                    let Ok(server) = TcpStream::connect(&upstream).await else {
+                        return;
+                    };
                     let (mut cr, mut cw) = client.into_split();
                     let (mut sr, mut sw) = server.into_split();
                     let armed = Arc::new(AtomicBool::new(false));
@@ -52,8 +60,12 @@ impl CutProxy {
                             };
                             let text = String::from_utf8_lossy(&buf[..n]).to_string();
                             if let Some(head) = text.split("\r\n\r\n").next() {
-                                if head.starts_with("GET ") || head.starts_with("POST ") || head.starts_with("PUT ") {
-                                    if head.contains("/artifacts/") && !c_up.load(Ordering::SeqCst) {
+                                if head.starts_with("GET ")
+                                    || head.starts_with("POST ")
+                                    || head.starts_with("PUT ")
+                                {
+                                    if head.contains("/artifacts/") && !c_up.load(Ordering::SeqCst)
+                                    {
                                         armed2.store(true, Ordering::SeqCst);
                                     }
                                     r.lock().unwrap().push(head.to_string());
@@ -94,7 +106,12 @@ impl CutProxy {
                 });
             }
         });
-        CutProxy { url, requests, cut_done, bytes_to_client }
+        CutProxy {
+            url,
+            requests,
+            cut_done,
+            bytes_to_client,
+        }
     }
 
     pub fn range_requests(&self) -> Vec<String> {
@@ -103,7 +120,11 @@ impl CutProxy {
             .unwrap()
             .iter()
             .filter(|h| h.contains("/artifacts/"))
-            .filter_map(|h| h.lines().find(|l| l.to_ascii_lowercase().starts_with("range:")).map(str::to_string))
+            .filter_map(|h| {
+                h.lines()
+                    .find(|l| l.to_ascii_lowercase().starts_with("range:"))
+                    .map(str::to_string)
+            })
             .collect()
     }
 }

@@ -38,7 +38,13 @@ impl Server {
             .await
             .expect("server runs");
         });
-        Server { base, store, artifacts, _dir: dir, _stop: tx }
+        Server {
+            base,
+            store,
+            artifacts,
+            _dir: dir,
+            _stop: tx,
+        }
     }
 
     pub async fn target(&self, controller: &str) -> String {
@@ -56,10 +62,21 @@ impl Server {
     }
 
     /// Assigns a distribution set holding `bundle` to `controller`; returns the action id.
-    pub async fn assign(&self, controller: &str, bundle: &std::path::Path, version: &str, action_type: ActionType) -> i64 {
+    pub async fn assign(
+        &self,
+        controller: &str,
+        bundle: &std::path::Path,
+        version: &str,
+        action_type: ActionType,
+    ) -> i64 {
         static N: AtomicU32 = AtomicU32::new(0);
         let n = N.fetch_add(1, Ordering::Relaxed);
-        let target = self.store.target_by_controller_id(controller).await.unwrap().unwrap();
+        let target = self
+            .store
+            .target_by_controller_id(controller)
+            .await
+            .unwrap()
+            .unwrap();
         let module = self
             .store
             .create_software_module(&NewSoftwareModule {

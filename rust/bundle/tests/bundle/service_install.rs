@@ -47,5 +47,8 @@ fn real_rauc_service_installs_our_plain_bundle_into_a_file_slot() {
         svc.client()
             .args(["status", "--detailed", "--output-format=json"]),
     );
-    assert!(status.contains("\"compatible\":\"Test Device\",\"version\":\"2.0.0\""), "{status}");
+    assert!(
+        status.contains("\"compatible\":\"Test Device\",\"version\":\"2.0.0\""),
+        "{status}"
+    );
 }

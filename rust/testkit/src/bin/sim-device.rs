@@ -34,7 +34,9 @@ struct Args {
 
 fn parse() -> Result<Args, String> {
     let mut it = std::env::args().skip(1);
-    let dir = it.next().ok_or("usage: sim-device DIR --keyring PEM --compatible S --agent BIN --agent-config FILE")?;
+    let dir = it.next().ok_or(
+        "usage: sim-device DIR --keyring PEM --compatible S --agent BIN --agent-config FILE",
+    )?;
     let (mut keyring, mut compatible, mut agent, mut agent_config) = (None, None, None, None);
     while let Some(flag) = it.next() {
         let value = it.next().ok_or(format!("{flag} needs a value"))?;
@@ -90,7 +92,8 @@ fn main() {
     std::fs::create_dir_all(&a.dir).expect("device directory");
     let stop = Arc::new(AtomicBool::new(false));
     let flag = stop.clone();
-    ctrlc::set_handler(move || flag.store(true, Ordering::Relaxed)).expect("installing the SIGTERM/SIGINT handler");
+    ctrlc::set_handler(move || flag.store(true, Ordering::Relaxed))
+        .expect("installing the SIGTERM/SIGINT handler");
     let mut rauc = RaucService::start(
         &a.dir,
         RaucConfig {
@@ -120,7 +123,9 @@ fn main() {
             agent = start_agent(&a);
         }
         if let Ok(Some(status)) = agent.try_wait() {
-            eprintln!("sim-device: update-agent exited ({status}); restarting it like systemd would");
+            eprintln!(
+                "sim-device: update-agent exited ({status}); restarting it like systemd would"
+            );
             std::thread::sleep(Duration::from_secs(1));
             agent = start_agent(&a);
         }
