@@ -24,6 +24,11 @@ CI_PACKAGES=(
   qemu-system-x86 ovmf grub-efi-amd64-bin busybox-static dosfstools mtools fdisk kmod cpio
 )
 
+# Where cargo puts binaries: honours CARGO_TARGET_DIR like cargo does.
+# (Scripts source this file from the repository root.)
+# shellcheck disable=SC2034 # used by the scripts that source this file
+TARGET_DIR=$(realpath -m "${CARGO_TARGET_DIR:-$PWD/target}")
+
 log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 
 # Installs whichever of the given Debian packages are missing.
