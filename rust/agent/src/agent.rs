@@ -334,6 +334,11 @@ impl Agent {
             };
             self.client.put_config_data(&data).await?;
         }
+        if let (Some(link), Some(settings)) =
+            (&base.links.device_config, self.cfg.device_config.clone())
+        {
+            self.apply_device_config(&link.href, &settings).await?;
+        }
         if let Some(link) = &base.links.cancel_action {
             let cancel = self.client.cancel_action(&link.href).await?;
             let id = cancel.cancel_action.stop_id.get();
@@ -376,6 +381,65 @@ impl Agent {
             return Ok((step, sleep));
         }
         Ok((Step::Idle, sleep))
+    }
+
+    /// Fetches, checks, writes and confirms the device's configuration.
+    /// A configuration the schema refuses, or whose reload fails, is
+    /// reported with the reason; the previous file stays (or comes back).
+    async fn apply_device_config(
+        &self,
+        href: &str,
+        settings: &crate::devconfig::Settings,
+    ) -> Result<(), AgentError> {
+        let dc = self.client.device_config(href).await?;
+        let result = async {
+            if let Some(schema) = &settings.schema {
+                let text = std::fs::read_to_string(schema)
+                    .map_err(|e| format!("cannot read the schema {}: {e}", schema.display()))?;
+                crate::devconfig::validate(&text, &dc.config)?;
+            }
+            if let Some(dir) = settings.path.parent() {
+                std::fs::create_dir_all(dir)
+                    .map_err(|e| format!("creating {}: {e}", dir.display()))?;
+            }
+            let previous = settings.path.with_extension("previous.json");
+            let had_previous = settings.path.exists();
+            if had_previous {
+                std::fs::copy(&settings.path, &previous)
+                    .map_err(|e| format!("keeping the previous file: {e}"))?;
+            }
+            let json = serde_json::to_vec_pretty(&dc.config).map_err(|e| e.to_string())?;
+            crate::state::write_atomic(&settings.path, &json).map_err(|e| e.to_string())?;
+            if !settings.reload_command.is_empty() {
+                if let Err(e) = exec::run(&settings.reload_command, Duration::from_secs(60)).await {
+                    if had_previous {
+                        let _ = std::fs::read(&previous)
+                            .map(|old| crate::state::write_atomic(&settings.path, &old));
+                    }
+                    return Err(format!(
+                        "the reload command failed, previous configuration restored: {e}"
+                    ));
+                }
+            }
+            Ok::<(), String>(())
+        }
+        .await;
+        let report = match result {
+            Ok(()) => {
+                info!(
+                    revision = dc.revision,
+                    keys = dc.config.len(),
+                    "device configuration applied"
+                );
+                ota_ddi::AppliedConfig::applied(dc.revision)
+            }
+            Err(why) => {
+                warn!(revision = dc.revision, %why, "device configuration not applied");
+                ota_ddi::AppliedConfig::failed(dc.revision, why)
+            }
+        };
+        self.client.device_config_applied(&report).await?;
+        Ok(())
     }
 
     async fn refuse(

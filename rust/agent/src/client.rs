@@ -258,6 +258,20 @@ impl DdiClient {
         self.get_json(self.resolve(href)?).await
     }
 
+    /// Follows a `deviceConfig` link.
+    pub async fn device_config(&self, href: &str) -> Result<ota_ddi::DeviceConfig> {
+        self.get_json(self.resolve(href)?).await
+    }
+
+    /// Confirms (or reports failing to apply) a configuration revision.
+    pub async fn device_config_applied(&self, report: &ota_ddi::AppliedConfig) -> Result<()> {
+        let url = self.url_for_path(&ota_ddi::paths::device_config_applied(
+            &self.tenant,
+            &self.controller_id,
+        ))?;
+        self.send_json(reqwest::Method::PUT, url, report).await
+    }
+
     /// Reports on a deployment.
     pub async fn feedback(&self, action: u64, fb: &ActionFeedback) -> Result<()> {
         let url = self.url_for_path(&ota_ddi::paths::deployment_feedback(

@@ -239,6 +239,8 @@ pub struct Config {
     pub development: Development,
     /// Local upload interface (off when absent).
     pub local: Option<Local>,
+    /// Per-device configuration from the server (not fetched when absent).
+    pub device_config: Option<crate::devconfig::Settings>,
 }
 
 impl Config {

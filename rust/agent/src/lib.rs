@@ -16,6 +16,8 @@
 //! - [`daemon`]: the loop around it, with [`local`] (manual uploads),
 //!   [`control`] (the application postponing a reboot) and [`notify`]
 //!   (systemd readiness and watchdog);
+//! - [`devconfig`]: per-device configuration from the server, applied
+//!   atomically for the application;
 //! - [`exec`]: the one place other programs are run; [`backoff`]: retry
 //!   timing that spreads a fleet out.
 #![warn(missing_docs)]
@@ -26,6 +28,7 @@ pub mod client;
 pub mod config;
 pub mod control;
 pub mod daemon;
+pub mod devconfig;
 pub mod download;
 pub mod exec;
 pub mod installer;

@@ -515,3 +515,86 @@ async fn cancel_after_installation_is_rejected() {
     d.start().await.unwrap();
     assert!(dev.rauc.bootstate().contains("STATE_system1=good"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn device_configuration_is_applied_and_confirmed() {
+    let dev = Device::new();
+    let srv = Server::start().await;
+    let token = srv.target("dev1").await;
+    let schema = dev.path("schema.json");
+    std::fs::write(
+        &schema,
+        r#"{"keys": {"ssid": {"required": true}, "interval": {"type": "integer"}}, "additional_keys": false}"#,
+    )
+    .unwrap();
+    let file = dev.path("app/device-config.json");
+    let reloaded = dev.path("reloaded");
+    let extra = format!(
+        "[device_config]\npath = \"{}\"\nschema = \"{}\"\nreload_command = [\"touch\", \"{}\"]\n",
+        file.display(),
+        schema.display(),
+        reloaded.display()
+    );
+    let d = daemon(config(&dev, &srv.base, "dev1", &token, &extra)).await;
+    let http = reqwest::Client::new();
+    let put = |body: &'static str| {
+        http.put(format!("{}/rest/v1/targets/dev1/config", srv.base))
+            .basic_auth("admin", Some("admin-password-for-tests"))
+            .header("Content-Type", "application/json")
+            .body(body)
+            .send()
+    };
+    assert!(put(r#"{"ssid": "field-net", "interval": "30"}"#)
+        .await
+        .unwrap()
+        .status()
+        .is_success());
+    let (step, _) = d.tick().await;
+    assert_eq!(step, Some(Step::Idle), "{:?}", d.last_error());
+    let written: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+    assert_eq!(
+        written,
+        serde_json::json!({"ssid": "field-net", "interval": "30"})
+    );
+    assert!(reloaded.exists(), "reload command ran");
+    let target = srv
+        .store
+        .target_by_controller_id("dev1")
+        .await
+        .unwrap()
+        .unwrap();
+    let st = srv
+        .store
+        .device_config_state(target.target_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (st.applied_revision, st.applied_error.clone()),
+        (st.revision, None)
+    );
+
+    // A configuration the schema refuses is reported, and the file stays.
+    assert!(put(r#"{"ssid": "field-net", "interval": "soon"}"#)
+        .await
+        .unwrap()
+        .status()
+        .is_success());
+    d.tick().await;
+    let st = srv
+        .store
+        .device_config_state(target.target_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        st.applied_error
+            .as_deref()
+            .unwrap_or("")
+            .contains("interval"),
+        "{st:?}"
+    );
+    let still: serde_json::Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+    assert_eq!(still["interval"], "30");
+}
