@@ -39,6 +39,22 @@ async fn rauc_hawkbit_python_client_completes_an_update() {
             ActionType::Forced,
         )
         .await;
+    // A per-device configuration is pending, so every poll this client sees
+    // carries the extra `deviceConfig` link it does not know: it must carry on.
+    let r = app
+        .mgmt(reqwest::Method::PUT, "/targets/py-dev/config")
+        .header("Content-Type", "application/json")
+        .body(r#"{"log_level": "debug"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        r.status().is_success(),
+        "setting the device configuration: {}",
+        r.status()
+    );
+    let base = app.poll_ok("py-dev", &d.token).await;
+    assert!(base["_links"]["deviceConfig"].is_object(), "{base}");
     let dir = tempfile::tempdir().unwrap();
     let dl = dir.path().join("bundle");
     let host = app.base.trim_start_matches("http://").to_owned();
