@@ -51,7 +51,15 @@ impl Ctx {
 }
 
 fn reply(code: StatusCode, message: impl Into<String>) -> Response {
-    (code, Json(serde_json::json!({ "error": message.into() }))).into_response()
+    // A refusal may come before the client finished sending the bundle; the
+    // rest is not read, so the connection cannot be reused: say so, or the
+    // client's next request on it fails.
+    (
+        code,
+        [(axum::http::header::CONNECTION, "close")],
+        Json(serde_json::json!({ "error": message.into() })),
+    )
+        .into_response()
 }
 
 /// The router; `token` is the shared secret of the web interface.
