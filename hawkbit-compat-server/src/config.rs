@@ -66,9 +66,10 @@ pub struct Cli {
     /// DDI requests per second allowed per client IP, 0 to disable [default: 200].
     #[arg(long, env = "HAWKBIT_RATE_LIMIT")]
     pub rate_limit: Option<u32>,
-    /// Reuse a device's base-poll answer for up to this many milliseconds (at most 60000)
-    /// without asking the database; new assignments then reach devices up to that much later
-    /// [default: 0, off].
+    /// PostgreSQL only: reuse a device's base-poll answer for up to this many milliseconds (at
+    /// most 60000) unless this instance wrote something meanwhile; writes of other instances
+    /// then reach devices up to that much later [default: 0, off]. With SQLite, answers are
+    /// always reused until the next write, which is exact.
     #[arg(long, env = "HAWKBIT_POLL_CACHE_MS", value_name = "MS")]
     pub poll_cache_ms: Option<u32>,
     /// Password of the `admin` operator, created on startup when no operator exists
@@ -227,7 +228,7 @@ pub struct Config {
     pub poll_interval: PollingSleep,
     /// DDI requests per second per client IP; 0 disables the limit.
     pub rate_limit: u32,
-    /// Lifetime of cached base-poll answers in ms; 0 disables the cache.
+    /// PostgreSQL: longest reuse of a base-poll answer in ms; 0 disables reuse there.
     pub poll_cache_ms: u32,
     /// Bootstrap password for the `admin` operator.
     pub admin_password: Option<Secret>,

@@ -47,6 +47,15 @@ pub enum StartupError {
         #[source]
         source: std::io::Error,
     },
+    /// Another server already serves this SQLite database.
+    #[error("another server is already using the database {path} (SQLite allows one server per database file; use PostgreSQL for several)")]
+    AlreadyRunning {
+        /// The lock file held by the other server.
+        path: std::path::PathBuf,
+        /// The cause (would block, or why the lock file could not be opened).
+        #[source]
+        source: std::io::Error,
+    },
     /// The listen address could not be bound.
     #[error("cannot listen on {addr}")]
     Bind {
@@ -56,6 +65,38 @@ pub enum StartupError {
         #[source]
         source: std::io::Error,
     },
+}
+
+/// Takes the lock that makes a server the only one on its SQLite database: the server keeps
+/// poll answers in memory until it writes (see `api::ddi::poll_view`), which is exact only while
+/// no other server writes the same file. The lock is an advisory `flock` on `<database>.lock`,
+/// released by the OS when the process ends however it ends. `None` for PostgreSQL and for
+/// in-memory databases.
+fn lock_sqlite_database(url: &str) -> Result<Option<std::fs::File>, StartupError> {
+    let Some(rest) = url.strip_prefix("sqlite:") else {
+        return Ok(None);
+    };
+    let path = rest.trim_start_matches("//");
+    let path = path.split('?').next().unwrap_or_default();
+    if path.is_empty() || path.contains(":memory:") {
+        return Ok(None);
+    }
+    let lock_path = std::path::PathBuf::from(format!("{path}.lock"));
+    let fail = |source| StartupError::AlreadyRunning {
+        path: lock_path.clone(),
+        source,
+    };
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(fail)?;
+    match file.try_lock() {
+        Ok(()) => Ok(Some(file)),
+        Err(std::fs::TryLockError::WouldBlock) => Err(fail(std::io::ErrorKind::WouldBlock.into())),
+        Err(std::fs::TryLockError::Error(e)) => Err(fail(e)),
+    }
 }
 
 /// Creates the `admin` operator from the configured password when there is no operator yet, so
@@ -82,6 +123,8 @@ pub struct Application {
     listener: TcpListener,
     state: AppState,
     tls: Option<axum_server::tls_rustls::RustlsConfig>,
+    /// Held while the server runs (SQLite only, see [`lock_sqlite_database`]).
+    _instance_lock: Option<std::fs::File>,
 }
 
 impl Application {
@@ -96,6 +139,7 @@ impl Application {
             path: config.data_dir.clone(),
             source,
         })?;
+        let instance_lock = lock_sqlite_database(&config.database_url)?;
         let store = Store::connect(&config.database_url).await?;
         let artifacts = ArtifactStore::open(config.artifact_dir()).await?;
         bootstrap_admin(&store, &config).await?;
@@ -144,6 +188,7 @@ impl Application {
             listener,
             state,
             tls,
+            _instance_lock: instance_lock,
         })
     }
 

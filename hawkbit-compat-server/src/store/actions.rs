@@ -60,6 +60,7 @@ impl Store {
         ds_id: i64,
         action_type: ActionType,
     ) -> Result<Action, Error> {
+        let _changing = self.changing();
         let now = now_ms();
         let mut tx = self.pool.begin().await?;
         for (table, column, id, what) in [
@@ -188,6 +189,7 @@ impl Store {
         new_state: Option<ActionState>,
         entry: &NewStatusEntry,
     ) -> Result<Action, Error> {
+        let _changing = self.changing();
         let mut tx = self.pool.begin().await?;
         let r = match new_state {
             Some(state) => {
@@ -248,6 +250,7 @@ impl Store {
     ///
     /// [`Error::InvalidState`] unless the action is running; [`Error::NotFound`].
     pub async fn request_cancel(&self, action_id: i64) -> Result<Action, Error> {
+        let _changing = self.changing();
         let Some(action) = self.action(action_id).await? else {
             return Err(Error::NotFound("action"));
         };

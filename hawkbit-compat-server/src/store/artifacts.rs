@@ -37,6 +37,7 @@ impl Store {
     /// [`Error::Conflict`] if the module already has a file of that name,
     /// [`Error::NotFound`] if the module does not exist.
     pub async fn add_artifact(&self, a: &NewArtifact) -> Result<Artifact, Error> {
+        let _changing = self.changing();
         let size = i64::try_from(a.size).map_err(|_| Error::InvalidState("artifact too large"))?;
         let sql = format!(
             "INSERT INTO artifact (software_module_id, filename, sha1, md5, sha256, size, \

@@ -140,6 +140,7 @@ impl Store {
         entries: &BTreeMap<String, ConfigValue>,
         created_by: &str,
     ) -> Result<i64, Error> {
+        let _changing = self.changing();
         let (name, id) = scope.key();
         let json = serde_json::to_string(entries)
             .map_err(|e| Error::Corrupt(format!("config entries: {e}")))?;
@@ -285,8 +286,9 @@ impl Store {
             return Ok((DeviceConfigState::default(), effective));
         }
         // One statement: concurrent polls of the same device bump the revision once, because
-        // the second sees the new digest and its WHERE does not match.
-        sqlx::query(
+        // the second sees the new digest and its WHERE does not match. Only a real change moves
+        // the change generation: this runs on every poll that is not answered from memory.
+        let changed = sqlx::query(
             "INSERT INTO target_config_state (target_id, revision, config_hash, updated_at) \
              VALUES ($1, 1, $2, $3) ON CONFLICT (target_id) DO UPDATE \
              SET revision = target_config_state.revision + 1, config_hash = excluded.config_hash, \
@@ -298,6 +300,9 @@ impl Store {
         .bind(now_ms())
         .execute(&self.pool)
         .await?;
+        if changed.rows_affected() > 0 {
+            self.changes.bump();
+        }
         let state = self
             .device_config_state(target_id)
             .await?
@@ -339,6 +344,7 @@ impl Store {
         revision: i64,
         error: Option<&str>,
     ) -> Result<DeviceConfigState, Error> {
+        let _changing = self.changing();
         let state = self
             .device_config_state(target_id)
             .await?

@@ -28,6 +28,7 @@ impl Store {
         &self,
         d: &NewDistributionSet,
     ) -> Result<DistributionSet, Error> {
+        let _changing = self.changing();
         let mut tx = self.pool.begin().await?;
         let sql = format!(
             "INSERT INTO distribution_set (name, version, description, created_at) \

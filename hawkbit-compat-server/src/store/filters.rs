@@ -381,6 +381,7 @@ impl Store {
         description: &str,
         colour: &str,
     ) -> Result<TargetTag, Error> {
+        let _changing = self.changing();
         let row = sqlx::query(
             "INSERT INTO target_tag (name, description, colour, created_at) VALUES ($1, $2, $3, $4) \
              RETURNING target_tag_id, name, description, colour, created_at",
@@ -418,6 +419,7 @@ impl Store {
 
     /// Deletes a tag (and its assignments). Returns whether it existed.
     pub async fn delete_target_tag(&self, id: i64) -> Result<bool, Error> {
+        let _changing = self.changing();
         let mut tx = self.begin_write().await?;
         sqlx::query("DELETE FROM target_tag_assignment WHERE target_tag_id = $1")
             .bind(id)
@@ -433,6 +435,7 @@ impl Store {
 
     /// Puts a tag on a target (idempotent).
     pub async fn tag_target(&self, tag_id: i64, target_id: i64) -> Result<(), Error> {
+        let _changing = self.changing();
         sqlx::query(
             "INSERT INTO target_tag_assignment (target_tag_id, target_id) VALUES ($1, $2) \
              ON CONFLICT DO NOTHING",
@@ -446,6 +449,7 @@ impl Store {
 
     /// Removes a tag from a target. Returns whether it was there.
     pub async fn untag_target(&self, tag_id: i64, target_id: i64) -> Result<bool, Error> {
+        let _changing = self.changing();
         let r = sqlx::query(
             "DELETE FROM target_tag_assignment WHERE target_tag_id = $1 AND target_id = $2",
         )
@@ -492,6 +496,7 @@ impl Store {
         name: &str,
         description: &str,
     ) -> Result<TargetType, Error> {
+        let _changing = self.changing();
         let row = sqlx::query(
             "INSERT INTO target_type (name, description, created_at) VALUES ($1, $2, $3) \
              RETURNING target_type_id, name, description, created_at",
@@ -528,6 +533,7 @@ impl Store {
 
     /// Deletes a target type; its targets lose their type. Returns whether it existed.
     pub async fn delete_target_type(&self, id: i64) -> Result<bool, Error> {
+        let _changing = self.changing();
         let mut tx = self.begin_write().await?;
         sqlx::query("UPDATE target SET target_type_id = NULL WHERE target_type_id = $1")
             .bind(id)
@@ -543,6 +549,7 @@ impl Store {
 
     /// Sets or clears a target's type.
     pub async fn set_target_type(&self, target_id: i64, type_id: Option<i64>) -> Result<(), Error> {
+        let _changing = self.changing();
         sqlx::query("UPDATE target SET target_type_id = $1 WHERE target_id = $2")
             .bind(type_id)
             .bind(target_id)
@@ -572,6 +579,7 @@ impl Store {
 
     /// Sets or clears a target's group (hawkBit's `group` field).
     pub async fn set_target_group(&self, target_id: i64, group: Option<&str>) -> Result<(), Error> {
+        let _changing = self.changing();
         sqlx::query("UPDATE target SET target_group = $1 WHERE target_id = $2")
             .bind(group)
             .bind(target_id)
@@ -628,6 +636,7 @@ impl Store {
         name: &str,
         query: &str,
     ) -> Result<TargetFilter, Error> {
+        let _changing = self.changing();
         let now = now_ms();
         let row = sqlx::query(&format!(
             "INSERT INTO target_filter (name, query, created_at, updated_at) VALUES ($1, $2, $3, $3) \
@@ -652,6 +661,7 @@ impl Store {
         name: &str,
         query: &str,
     ) -> Result<TargetFilter, Error> {
+        let _changing = self.changing();
         let row = sqlx::query(&format!(
             "UPDATE target_filter SET name = $1, query = $2, updated_at = $3 \
              WHERE target_filter_id = $4 RETURNING {FILTER_COLUMNS}"
@@ -702,6 +712,7 @@ impl Store {
 
     /// Deletes a filter and its configuration history. Returns whether it existed.
     pub async fn delete_target_filter(&self, id: i64) -> Result<bool, Error> {
+        let _changing = self.changing();
         let mut tx = self.begin_write().await?;
         sqlx::query("DELETE FROM config_revision WHERE scope = 'filter' AND scope_id = $1")
             .bind(id)
@@ -725,6 +736,7 @@ impl Store {
         id: i64,
         ds: Option<(i64, super::ActionType)>,
     ) -> Result<TargetFilter, Error> {
+        let _changing = self.changing();
         let row = sqlx::query(&format!(
             "UPDATE target_filter SET auto_assign_ds_id = $1, auto_assign_action_type = $2, \
              updated_at = $3 WHERE target_filter_id = $4 RETURNING {FILTER_COLUMNS}"
@@ -753,6 +765,7 @@ impl Store {
 
     /// Replaces the hardware revisions a distribution set supports (empty: any).
     pub async fn set_ds_hw_revisions(&self, ds: i64, revisions: &[String]) -> Result<(), Error> {
+        let _changing = self.changing();
         let mut tx = self.begin_write().await?;
         sqlx::query("DELETE FROM distribution_set_hw_revision WHERE distribution_set_id = $1")
             .bind(ds)

@@ -13,6 +13,7 @@
 
 mod actions;
 mod artifacts;
+mod changes;
 mod device_config;
 mod distributions;
 pub(crate) mod filters;
@@ -118,6 +119,8 @@ pub struct Store {
     backend: Backend,
     /// Buffered last-poll times (see `poll_marks.rs`).
     poll_marks: std::sync::Arc<poll_marks::PollMarks>,
+    /// Moves after every write (see `changes.rs`).
+    changes: changes::Changes,
 }
 
 impl Store {
@@ -183,6 +186,7 @@ impl Store {
             pool,
             backend,
             poll_marks: Default::default(),
+            changes: Default::default(),
         };
         store.spawn_poll_flusher();
         Ok(store)
@@ -191,6 +195,19 @@ impl Store {
     /// The backend in use.
     pub fn backend(&self) -> Backend {
         self.backend
+    }
+
+    /// The change generation: it moves after every committed write of this process that can
+    /// change a device's view (everything except last-poll times). Note it before reading;
+    /// what was read stays exact while it is unchanged. Writes of other server instances
+    /// sharing a PostgreSQL database do not move it.
+    pub fn generation(&self) -> u64 {
+        self.changes.generation()
+    }
+
+    /// Held by every write; moves the generation when dropped (after the commit).
+    fn changing(&self) -> changes::ChangeGuard {
+        self.changes.guard()
     }
 
     /// Checks that the database answers (for health checks).

@@ -29,6 +29,7 @@ impl Store {
         &self,
         m: &NewSoftwareModule,
     ) -> Result<SoftwareModule, Error> {
+        let _changing = self.changing();
         let sql = format!(
             "INSERT INTO software_module (name, version, module_type, vendor, description, \
              created_at) VALUES ($1, $2, $3, $4, $5, $6) RETURNING {MODULE_COLUMNS}"
@@ -102,6 +103,7 @@ impl Store {
 
     /// Inserts or replaces a metadata entry.
     pub async fn set_module_metadata(&self, id: i64, entry: &ModuleMetadata) -> Result<(), Error> {
+        let _changing = self.changing();
         let mut tx = self.pool.begin().await?;
         sqlx::query(
             "DELETE FROM software_module_metadata WHERE software_module_id = $1 AND meta_key = $2",

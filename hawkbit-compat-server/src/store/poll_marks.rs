@@ -97,6 +97,7 @@ impl Store {
         let weak: Weak<PollMarks> = Arc::downgrade(&self.poll_marks);
         let pool = self.pool.clone();
         let backend = self.backend;
+        let changes = self.changes.clone();
         tokio::spawn(async move {
             loop {
                 tokio::time::sleep(FLUSH_INTERVAL).await;
@@ -108,6 +109,7 @@ impl Store {
                     pool: pool.clone(),
                     backend,
                     poll_marks: marks,
+                    changes: changes.clone(),
                 };
                 if let Err(e) = store.flush_poll_marks().await {
                     tracing::warn!(error = %e, "cannot write last-poll times");

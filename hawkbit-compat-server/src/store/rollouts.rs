@@ -361,6 +361,8 @@ async fn count_group(
 pub struct RolloutTx {
     tx: Transaction<'static, Any>,
     rollout: Rollout,
+    /// Moves the change generation when the lock is released (committed or not).
+    _changing: super::changes::ChangeGuard,
 }
 
 impl fmt::Debug for RolloutTx {
@@ -641,6 +643,7 @@ impl Store {
     /// [`Error::Conflict`] if the name is taken, [`Error::NotFound`] for an unknown
     /// distribution set.
     pub async fn create_rollout(&self, r: &NewRollout, now: i64) -> Result<Rollout, Error> {
+        let _changing = self.changing();
         let mut tx = self.begin_write().await?;
         let ds: i64 = sqlx::query_scalar(
             "SELECT COUNT(*) FROM distribution_set WHERE distribution_set_id = $1",
@@ -839,7 +842,11 @@ impl Store {
         .fetch_one(&mut *tx)
         .await?;
         let rollout = rollout_from_row(&row)?;
-        Ok(Some(RolloutTx { tx, rollout }))
+        Ok(Some(RolloutTx {
+            tx,
+            rollout,
+            _changing: self.changing(),
+        }))
     }
 
     /// Auto-assignment of one saved filter: every target that matches it, is not a development
@@ -964,6 +971,10 @@ impl Store {
             .await?;
         }
         tx.commit().await?;
+        if created > 0 {
+            // Only then: auto-assignment runs on every first poll and every engine tick.
+            self.changes.bump();
+        }
         Ok(created)
     }
 }

@@ -31,6 +31,7 @@ impl Store {
     ///
     /// [`Error::Conflict`] if the controller id is taken.
     pub async fn create_target(&self, t: &NewTarget) -> Result<Target, Error> {
+        let _changing = self.changing();
         let sql = format!(
             "INSERT INTO target (controller_id, name, description, security_token, \
              request_attributes, created_at) VALUES ($1, $2, $3, $4, 1, $5) \
@@ -125,6 +126,7 @@ impl Store {
 
     /// Deletes a target with its actions and attributes. Returns whether it existed.
     pub async fn delete_target(&self, controller_id: &str) -> Result<bool, Error> {
+        let _changing = self.changing();
         let r = sqlx::query("DELETE FROM target WHERE controller_id = $1")
             .bind(controller_id)
             .execute(&self.pool)
@@ -132,8 +134,23 @@ impl Store {
         Ok(r.rows_affected() > 0)
     }
 
+    /// Records a device's first poll at once (later polls are buffered, see `poll_marks.rs`):
+    /// it turns the device from `unknown` to `registered`, which filters can select on.
+    pub async fn record_first_poll(&self, target_id: i64, at: i64) -> Result<(), Error> {
+        let _changing = self.changing();
+        sqlx::query(
+            "UPDATE target SET last_poll_at = $1 WHERE target_id = $2 AND last_poll_at IS NULL",
+        )
+        .bind(at)
+        .bind(target_id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
     /// Sets whether the server asks the device for its attributes.
     pub async fn set_request_attributes(&self, target_id: i64, request: bool) -> Result<(), Error> {
+        let _changing = self.changing();
         sqlx::query("UPDATE target SET request_attributes = $1 WHERE target_id = $2")
             .bind(i64::from(request))
             .bind(target_id)
@@ -164,6 +181,7 @@ impl Store {
         target_id: i64,
         update: &ConfigData,
     ) -> Result<(), Error> {
+        let _changing = self.changing();
         // Reads, then writes: begin with the write lock so concurrent writers wait instead of
         // failing with "database is locked" on SQLite.
         let mut tx = self.begin_write().await?;

@@ -167,3 +167,122 @@ async fn configured_poll_interval_and_external_url_are_used() {
         "https://updates.example.com/DEFAULT/controller/v1/dev1/configData"
     );
 }
+
+/// Polls are answered from memory until the store writes; every kind of write that changes a
+/// device's answer shows on its very next poll.
+#[tokio::test]
+async fn polls_from_memory_follow_every_write_at_once() {
+    let app = spawn_app().await;
+    let (t, token) = app.create_target("dev1").await;
+    let links = |v: serde_json::Value| v["_links"].clone();
+    assert!(links(app.poll_ok("dev1", &token).await)["configData"].is_object());
+
+    // A write the store did not make (another process, behind its back) is not seen: the
+    // answer really comes from memory.
+    let url = format!("sqlite://{}", app.data_dir().join("server.db").display());
+    let side = sqlx::AnyPool::connect(&url).await.unwrap();
+    sqlx::query("UPDATE target SET request_attributes = 0 WHERE controller_id = 'dev1'")
+        .execute(&side)
+        .await
+        .unwrap();
+    assert!(links(app.poll_ok("dev1", &token).await)["configData"].is_object());
+    // Any write through the store moves the generation, and the side change shows too.
+    app.store
+        .set_request_attributes(t.target_id, false)
+        .await
+        .unwrap();
+    assert_eq!(links(app.poll_ok("dev1", &token).await), json!({}));
+
+    // Assignment.
+    let d = app
+        .deploy("dev1", &[("fw.bin", b"firmware")], ActionType::Forced)
+        .await;
+    let l = links(app.poll_ok("dev1", &token).await);
+    assert!(l["deploymentBase"]["href"]
+        .as_str()
+        .unwrap()
+        .contains(&format!("/deploymentBase/{}?c=", d.action_id)));
+
+    // Cancellation by the operator.
+    app.store.request_cancel(d.action_id).await.unwrap();
+    let l = links(app.poll_ok("dev1", &token).await);
+    assert!(l["cancelAction"].is_object() && l.get("deploymentBase").is_none());
+
+    // A second release, finished by the device's own feedback.
+    let cancel_fb = app.ddi_url("dev1", &format!("/cancelAction/{}/feedback", d.action_id));
+    let body = json!({"status": {"execution": "closed", "result": {"finished": "success"}}});
+    assert_eq!(app.post_json(&cancel_fb, &token, &body).await.status(), 200);
+    assert_eq!(links(app.poll_ok("dev1", &token).await), json!({}));
+    let d2 = app
+        .deploy("dev1", &[("fw2.bin", b"firmware 2")], ActionType::Forced)
+        .await;
+    assert!(links(app.poll_ok("dev1", &token).await)["deploymentBase"].is_object());
+    let fb = app.ddi_url(
+        "dev1",
+        &format!("/deploymentBase/{}/feedback", d2.action_id),
+    );
+    assert_eq!(app.post_json(&fb, &token, &body).await.status(), 200);
+    let l = links(app.poll_ok("dev1", &token).await);
+    assert!(l.get("deploymentBase").is_none());
+    assert!(l["installedBase"]["href"]
+        .as_str()
+        .unwrap()
+        .ends_with(&format!("/installedBase/{}", d2.action_id)));
+
+    // Configuration set by the operator.
+    let r = app
+        .mgmt(reqwest::Method::PUT, "/targets/dev1/config")
+        .json(&json!({"log.level": "debug"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(links(app.poll_ok("dev1", &token).await)["deviceConfig"].is_object());
+
+    // Credentials are checked on answers from memory too; deletion locks the device out.
+    assert_eq!(app.poll("dev1", "wrong-token").await.status(), 401);
+    assert_eq!(
+        app.poll_ok("dev1", &token).await["_links"]["deviceConfig"].is_object(),
+        true
+    );
+    let r = app
+        .mgmt(reqwest::Method::DELETE, "/targets/dev1")
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success());
+    assert_eq!(app.poll("dev1", &token).await.status(), 401);
+}
+
+/// With PostgreSQL, other instances may write, so by default nothing is reused: a change made
+/// behind this server's back shows on the next poll.
+#[tokio::test]
+async fn polls_on_postgres_read_the_database_unless_told_otherwise() {
+    let url = crate::helpers::postgres_database_url().await;
+    let app = crate::helpers::spawn_app_with(|c| c.database_url = url.clone()).await;
+    let (_, token) = app.create_target("dev1").await;
+    assert!(app.poll_ok("dev1", &token).await["_links"]["configData"].is_object());
+    let side = sqlx::AnyPool::connect(&url).await.unwrap();
+    sqlx::query("UPDATE target SET request_attributes = 0 WHERE controller_id = 'dev1'")
+        .execute(&side)
+        .await
+        .unwrap();
+    assert_eq!(app.poll_ok("dev1", &token).await["_links"], json!({}));
+}
+
+#[tokio::test]
+async fn a_second_server_on_the_same_sqlite_file_is_refused() {
+    let app = spawn_app().await;
+    let mut config = hawkbit_compat_server::config::Config::load(Default::default()).unwrap();
+    config.listen = "127.0.0.1:0".parse().unwrap();
+    config.data_dir = app.data_dir().join("second");
+    config.database_url = format!("sqlite://{}", app.data_dir().join("server.db").display());
+    let err = hawkbit_compat_server::startup::Application::build(config)
+        .await
+        .unwrap_err();
+    let msg = err.to_string();
+    assert!(
+        msg.contains("another server is already using the database"),
+        "{msg}"
+    );
+}

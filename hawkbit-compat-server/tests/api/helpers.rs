@@ -178,6 +178,11 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
 }
 
 impl TestApp {
+    /// The server's data directory (its SQLite database is `server.db` in it).
+    pub fn data_dir(&self) -> std::path::PathBuf {
+        self._dir.path().join("data")
+    }
+
     /// `/DEFAULT/controller/v1/<controller>` plus `rest`.
     pub fn ddi_url(&self, controller: &str, rest: &str) -> String {
         format!("{}/DEFAULT/controller/v1/{controller}{rest}", self.base)

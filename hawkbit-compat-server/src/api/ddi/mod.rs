@@ -11,7 +11,7 @@ mod deployment;
 mod device_config;
 mod download;
 mod poll;
-mod poll_cache;
+mod poll_view;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -27,6 +27,7 @@ use axum::Router;
 use ota_ddi::paths::route;
 
 use super::{ApiError, AppState};
+use crate::secret::Secret;
 use crate::store::{Action, Target};
 
 /// Routes of the DDI API (rate limited).
@@ -34,13 +35,9 @@ pub fn router(state: AppState) -> Router<AppState> {
     Router::new()
         .route(
             route::CONTROLLER_BASE,
-            get(poll::base_poll).layer(axum::middleware::from_fn_with_state(
-                (
-                    state.clone(),
-                    std::sync::Arc::new(poll_cache::PollCache::default()),
-                ),
-                poll_cache::cached_poll,
-            )),
+            get(poll::base_poll).layer(axum::Extension(std::sync::Arc::new(
+                poll_view::PollViews::default(),
+            ))),
         )
         .route(route::CONFIG_DATA, put(poll::put_config_data))
         .route(route::DEVICE_CONFIG, get(device_config::get_device_config))
@@ -76,7 +73,8 @@ async fn rate_limit(
     Ok(next.run(req).await)
 }
 
-/// An authenticated device and the path it addressed.
+/// A DDI request before any database work: the tenant and controller id from the path, and the
+/// credential the device presented.
 ///
 /// Accepted credentials (the `Authorization` header, schemes as in hawkBit):
 /// * `TargetToken <token>`: the device's own token; the target must exist.
@@ -85,6 +83,112 @@ async fn rate_limit(
 ///
 /// The tenant segment must match the configured tenant (case-insensitively, since clients use
 /// both `DEFAULT` and `default`); any other tenant is 404.
+#[derive(Debug)]
+pub struct DdiRequest {
+    /// Tenant as the device spelled it (links echo it back).
+    pub tenant: String,
+    /// Controller id from the path.
+    pub controller_id: String,
+    credential: Credential,
+    params: HashMap<String, String>,
+}
+
+/// What the `Authorization` header claims.
+#[derive(Debug)]
+enum Credential {
+    Target(String),
+    Gateway(String),
+    /// Missing, malformed or an unknown scheme.
+    Invalid,
+}
+
+const CHALLENGE: &str = "TargetToken";
+
+fn unauthorized() -> ApiError {
+    ApiError::Unauthorized {
+        challenge: CHALLENGE,
+    }
+}
+
+impl DdiRequest {
+    /// Whether the credential admits the device whose token is `target_token` (checked
+    /// without the database, for answers kept in memory).
+    fn admits(&self, target_token: &Secret, state: &AppState) -> bool {
+        match &self.credential {
+            Credential::Target(t) => target_token.matches(t),
+            Credential::Gateway(t) => state
+                .config
+                .gateway_token
+                .as_ref()
+                .is_some_and(|gw| gw.matches(t)),
+            Credential::Invalid => false,
+        }
+    }
+
+    /// Looks the device up and checks the credential; a gateway token registers an unknown
+    /// device. Every failure is the same 401, so tokens cannot be probed.
+    async fn authenticate(&self, state: &AppState) -> Result<Target, ApiError> {
+        match &self.credential {
+            Credential::Target(token) => {
+                match state
+                    .store
+                    .target_by_controller_id(&self.controller_id)
+                    .await?
+                {
+                    Some(t) if t.security_token.matches(token) => Ok(t),
+                    _ => Err(unauthorized()),
+                }
+            }
+            Credential::Gateway(token) => match &state.config.gateway_token {
+                Some(gw) if gw.matches(token) => {
+                    Ok(state.store.register_target(&self.controller_id).await?)
+                }
+                _ => Err(unauthorized()),
+            },
+            Credential::Invalid => Err(unauthorized()),
+        }
+    }
+}
+
+impl FromRequestParts<AppState> for DdiRequest {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let Path(params) = Path::<HashMap<String, String>>::from_request_parts(parts, state)
+            .await
+            .map_err(|_| ApiError::NotFound)?;
+        let tenant = params.get("tenant").cloned().ok_or(ApiError::NotFound)?;
+        if !tenant.eq_ignore_ascii_case(&state.config.tenant) {
+            return Err(ApiError::NotFound);
+        }
+        let controller_id = params
+            .get("controller_id")
+            .cloned()
+            .ok_or(ApiError::NotFound)?;
+        if controller_id.is_empty() || controller_id.len() > 256 {
+            return Err(ApiError::NotFound);
+        }
+        let header = parts
+            .headers
+            .get(AUTHORIZATION)
+            .and_then(|h| h.to_str().ok())
+            .ok_or_else(unauthorized)?;
+        let credential = match header.split_once(' ') {
+            Some(("TargetToken", t)) => Credential::Target(t.trim().to_owned()),
+            Some(("GatewayToken", t)) => Credential::Gateway(t.trim().to_owned()),
+            _ => Credential::Invalid,
+        };
+        Ok(DdiRequest {
+            tenant,
+            controller_id,
+            credential,
+            params,
+        })
+    }
+}
+
+/// An authenticated device and the path it addressed (see [`DdiRequest`] for the credentials
+/// accepted).
 #[derive(Debug)]
 pub struct DdiTarget {
     /// The device.
@@ -126,60 +230,16 @@ impl DdiTarget {
     }
 }
 
-const CHALLENGE: &str = "TargetToken";
-
 impl FromRequestParts<AppState> for DdiTarget {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let Path(params) = Path::<HashMap<String, String>>::from_request_parts(parts, state)
-            .await
-            .map_err(|_| ApiError::NotFound)?;
-        let tenant = params.get("tenant").cloned().ok_or(ApiError::NotFound)?;
-        if !tenant.eq_ignore_ascii_case(&state.config.tenant) {
-            return Err(ApiError::NotFound);
-        }
-        let controller_id = params
-            .get("controller_id")
-            .cloned()
-            .ok_or(ApiError::NotFound)?;
-        if controller_id.is_empty() || controller_id.len() > 256 {
-            return Err(ApiError::NotFound);
-        }
-        let unauthorized = ApiError::Unauthorized {
-            challenge: CHALLENGE,
-        };
-        let header = parts
-            .headers
-            .get(AUTHORIZATION)
-            .and_then(|h| h.to_str().ok())
-            .ok_or(ApiError::Unauthorized {
-                challenge: CHALLENGE,
-            })?;
-        let (scheme, credential) = header.split_once(' ').ok_or(ApiError::Unauthorized {
-            challenge: CHALLENGE,
-        })?;
-        let credential = credential.trim();
-        let target = match scheme {
-            "TargetToken" => {
-                let target = state.store.target_by_controller_id(&controller_id).await?;
-                match target {
-                    Some(t) if t.security_token.matches(credential) => t,
-                    _ => return Err(unauthorized),
-                }
-            }
-            "GatewayToken" => match &state.config.gateway_token {
-                Some(gw) if gw.matches(credential) => {
-                    state.store.register_target(&controller_id).await?
-                }
-                _ => return Err(unauthorized),
-            },
-            _ => return Err(unauthorized),
-        };
+        let req = DdiRequest::from_request_parts(parts, state).await?;
+        let target = req.authenticate(state).await?;
         Ok(DdiTarget {
             target,
-            tenant,
-            params,
+            tenant: req.tenant,
+            params: req.params,
         })
     }
 }

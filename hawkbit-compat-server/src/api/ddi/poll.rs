@@ -1,14 +1,18 @@
 //! Base poll and configData.
 
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::HeaderMap;
-use axum::Json;
+use axum::{Extension, Json};
 use ota_ddi::{paths, ConfigData, ControllerBase, ControllerConfig, Link, Links, Polling};
 
-use super::{ddi_id, DdiTarget};
+use super::poll_view::{Freshness, PollView, PollViews, ViewLinks};
+use super::{ddi_id, DdiRequest, DdiTarget};
 use crate::api::{base_url, parse_json, ApiError, AppState};
-use crate::store::{now_ms, Action, ActionState, ActionType};
+use crate::store::{now_ms, Action, ActionState, ActionType, Backend};
 
 /// The `?c=` value of a deploymentBase link. It changes whenever the answer behind the link
 /// would change (another action, or another handling type), so caches keyed on the URL miss.
@@ -28,54 +32,117 @@ pub(super) fn cache_key(action: &Action) -> i64 {
 /// it; `installedBase` for the last installed action; `configData` while the server wants the
 /// device's attributes (new device, or after an update); `deviceConfig` (extension) while the
 /// device has not confirmed the current revision of its configuration.
+///
+/// Answered from the device's [`PollView`] while no write has happened since it was read;
+/// otherwise read from the database and kept.
 pub(super) async fn base_poll(
     State(state): State<AppState>,
-    ddi: DdiTarget,
+    Extension(views): Extension<Arc<PollViews>>,
+    req: DdiRequest,
     headers: HeaderMap,
-) -> Result<axum::response::Response, ApiError> {
-    let target = &ddi.target;
+) -> Result<Json<ControllerBase>, ApiError> {
     let now = now_ms();
-    if target.last_poll_at.is_none() {
-        // First contact: auto-assignments apply before the device sees its links.
-        crate::rollout::auto_assign_target(&state.store, target.target_id, now).await?;
-    }
-    state.store.touch_target(target.target_id, now).await?;
-    let base = base_url(&state.config, &headers);
-    let (tenant, cid) = (ddi.tenant.as_str(), ddi.controller_id());
-    let link = |path: String| Some(Link::new(format!("{base}{path}")));
-
-    let mut links = Links::default();
-    let (open_action, last_done) = state.store.poll_actions(target.target_id).await?;
-    if let Some(action) = &open_action {
-        let id = ddi_id(action.action_id);
-        if action.state == ActionState::Canceling {
-            links.cancel_action = link(paths::cancel_action(tenant, cid, id));
-        } else {
-            links.deployment_base =
-                link(paths::deployment_base(tenant, cid, id, cache_key(action)));
+    let freshness = Freshness {
+        generation: state.store.generation(),
+        max_age: match state.store.backend() {
+            Backend::Sqlite => None,
+            Backend::Postgres => Some(Duration::from_millis(state.config.poll_cache_ms.into())),
+        },
+        now_ms: now,
+    };
+    let view = match views.get(&req.controller_id, freshness) {
+        Some(view) if req.admits(&view.token, &state) => view,
+        Some(_) => return Err(super::unauthorized()),
+        None => {
+            let view = Arc::new(read_view(&state, &req, freshness).await?);
+            views.put(&req.controller_id, view.clone(), freshness);
+            view
         }
-    }
-    if let Some(done) = last_done {
-        links.installed_base = link(paths::installed_base(tenant, cid, ddi_id(done.action_id)));
-    }
-    if target.request_attributes {
-        links.config_data = link(paths::config_data(tenant, cid));
-    }
-    let (config, _) = state.store.refresh_device_config(target.target_id).await?;
-    if config.applied_revision < config.revision {
-        links.device_config = link(paths::device_config(tenant, cid));
-    }
-    let mut resp = axum::response::IntoResponse::into_response(Json(ControllerBase {
+    };
+    state.store.touch_target(view.target_id, now).await?;
+    Ok(Json(ControllerBase {
         config: ControllerConfig {
             polling: Polling {
                 sleep: state.config.poll_interval,
             },
         },
-        links,
-    }));
-    resp.extensions_mut()
-        .insert(super::poll_cache::PolledTarget(target.target_id));
-    Ok(resp)
+        links: links(&view.links, &base_url(&state.config, &headers), &req),
+    }))
+}
+
+/// Reads what a base poll answers from the database (and does what a first contact implies).
+async fn read_view(
+    state: &AppState,
+    req: &DdiRequest,
+    freshness: Freshness,
+) -> Result<PollView, ApiError> {
+    let now = freshness.now_ms;
+    let mut generation = freshness.generation;
+    let mut target = req.authenticate(state).await?;
+    if target.last_poll_at.is_none() {
+        // First contact: the device counts as registered from now on (filters on the update
+        // status see it at once), and auto-assignments apply before it sees its links. Then
+        // read again, after these writes, so the view is not stale from the start.
+        state.store.record_first_poll(target.target_id, now).await?;
+        crate::rollout::auto_assign_target(&state.store, target.target_id, now).await?;
+        generation = state.store.generation();
+        target = req.authenticate(state).await?;
+    }
+    let (open_action, last_done) = state.store.poll_actions(target.target_id).await?;
+    let (config, _) = state.store.refresh_device_config(target.target_id).await?;
+    let expires_at_ms = open_action.as_ref().and_then(|a| match a.action_type {
+        ActionType::TimeForced => a.forced_time.filter(|&t| t > now),
+        _ => None,
+    });
+    Ok(PollView {
+        generation,
+        read_at: Instant::now(),
+        expires_at_ms,
+        target_id: target.target_id,
+        links: ViewLinks {
+            open_action: open_action.map(|a| {
+                (
+                    a.action_id,
+                    a.state == ActionState::Canceling,
+                    cache_key(&a),
+                )
+            }),
+            installed: last_done.map(|a| a.action_id),
+            config_data: target.request_attributes,
+            device_config: config.applied_revision < config.revision,
+        },
+        token: target.security_token,
+    })
+}
+
+/// The links of a view, made absolute for this request.
+fn links(view: &ViewLinks, base: &str, req: &DdiRequest) -> Links {
+    let (tenant, cid) = (req.tenant.as_str(), req.controller_id.as_str());
+    let link = |path: String| Some(Link::new(format!("{base}{path}")));
+    let mut links = Links::default();
+    if let Some((id, canceling, c)) = view.open_action {
+        links = if canceling {
+            Links {
+                cancel_action: link(paths::cancel_action(tenant, cid, ddi_id(id))),
+                ..links
+            }
+        } else {
+            Links {
+                deployment_base: link(paths::deployment_base(tenant, cid, ddi_id(id), c)),
+                ..links
+            }
+        };
+    }
+    if let Some(id) = view.installed {
+        links.installed_base = link(paths::installed_base(tenant, cid, ddi_id(id)));
+    }
+    if view.config_data {
+        links.config_data = link(paths::config_data(tenant, cid));
+    }
+    if view.device_config {
+        links.device_config = link(paths::device_config(tenant, cid));
+    }
+    links
 }
 
 /// `PUT .../configData`: stores the device's attributes (merge, replace or remove) and stops

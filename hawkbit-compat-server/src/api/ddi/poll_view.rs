@@ -1,0 +1,163 @@
+//! Base polls answered from memory.
+//!
+//! A fleet sends base polls far more than anything else, and a device's answer only changes
+//! when something is written: an assignment, a cancellation, feedback, new attributes, new
+//! configuration, a rollout step. So the answer's parts (who the device is, its token, which
+//! links it gets) are kept per controller id together with the store's change generation
+//! noted before they were read, and reused while the generation is unchanged. That is exact,
+//! not a time-based cache: a write of this process invalidates every view at once (see
+//! `store::changes`). A poll answered from memory still checks the token and records the poll
+//! time (in memory, as every poll does).
+//!
+//! Two things bound a view besides the generation:
+//! * time: a time-forced action turns forced at its time, which changes the
+//!   `deploymentBase` link's `?c=`, so the view expires then;
+//! * other server instances: on PostgreSQL several instances may share the database, and
+//!   their writes do not move this instance's generation. There a view is reused only for
+//!   `poll_cache_ms` (off by default), which bounds how late a change can reach a device.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::secret::Secret;
+
+/// Views kept at most; beyond this the map starts over (one entry per polling device).
+const MAX_VIEWS: usize = 1_000_000;
+
+/// What a device's base poll answer is made of.
+#[derive(Debug)]
+pub(super) struct PollView {
+    /// Change generation noted before the parts were read.
+    pub generation: u64,
+    /// When the parts were read.
+    pub read_at: Instant,
+    /// Time (ms since the epoch) at which the answer changes without a write.
+    pub expires_at_ms: Option<i64>,
+    pub target_id: i64,
+    pub token: Secret,
+    pub links: ViewLinks,
+}
+
+/// The links of the answer, without the base URL and tenant (which come from the request).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(super) struct ViewLinks {
+    /// Open action: id, whether it is being canceled, and the `?c=` value.
+    pub open_action: Option<(i64, bool, i64)>,
+    /// Last finished action.
+    pub installed: Option<i64>,
+    /// The server wants the device's attributes.
+    pub config_data: bool,
+    /// The device has not applied its current configuration.
+    pub device_config: bool,
+}
+
+/// Views of one router, keyed by controller id.
+#[derive(Debug, Default)]
+pub(super) struct PollViews {
+    views: Mutex<HashMap<String, Arc<PollView>>>,
+}
+
+/// How long a view may be trusted, given the store's current generation.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Freshness {
+    pub generation: u64,
+    /// `None`: the generation sees every write (SQLite, one instance). `Some(d)`: writes of
+    /// other instances are invisible, trust for `d` at most (zero: never).
+    pub max_age: Option<Duration>,
+    pub now_ms: i64,
+}
+
+impl Freshness {
+    /// Whether views may be kept at all.
+    pub fn cacheable(&self) -> bool {
+        self.max_age.is_none_or(|d| !d.is_zero())
+    }
+
+    fn admits(&self, v: &PollView) -> bool {
+        v.generation == self.generation
+            && self.max_age.is_none_or(|d| v.read_at.elapsed() < d)
+            && v.expires_at_ms.is_none_or(|t| self.now_ms < t)
+    }
+}
+
+impl PollViews {
+    /// The device's view, if it is still exact.
+    pub fn get(&self, controller_id: &str, f: Freshness) -> Option<Arc<PollView>> {
+        if !f.cacheable() {
+            return None;
+        }
+        let views = self.views.lock().unwrap_or_else(|e| e.into_inner());
+        views.get(controller_id).filter(|v| f.admits(v)).cloned()
+    }
+
+    /// Keeps a view (if views may be kept at all).
+    pub fn put(&self, controller_id: &str, view: Arc<PollView>, f: Freshness) {
+        if !f.cacheable() {
+            return;
+        }
+        let mut views = self.views.lock().unwrap_or_else(|e| e.into_inner());
+        if views.len() >= MAX_VIEWS && !views.contains_key(controller_id) {
+            views.clear();
+        }
+        views.insert(controller_id.to_owned(), view);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn view(generation: u64, expires_at_ms: Option<i64>) -> PollView {
+        PollView {
+            generation,
+            read_at: Instant::now(),
+            expires_at_ms,
+            target_id: 7,
+            token: Secret::new("t"),
+            links: ViewLinks::default(),
+        }
+    }
+
+    fn fresh(generation: u64, max_age: Option<Duration>, now_ms: i64) -> Freshness {
+        Freshness {
+            generation,
+            max_age,
+            now_ms,
+        }
+    }
+
+    #[test]
+    fn a_view_lives_until_the_generation_moves() {
+        let views = PollViews::default();
+        views.put("dev", Arc::new(view(3, None)), fresh(3, None, 0));
+        assert!(views.get("dev", fresh(3, None, 0)).is_some());
+        assert!(views.get("dev", fresh(4, None, 0)).is_none());
+        assert!(views.get("other", fresh(3, None, 0)).is_none());
+    }
+
+    #[test]
+    fn a_view_expires_at_its_time_and_its_age_limit() {
+        let views = PollViews::default();
+        views.put("dev", Arc::new(view(1, Some(1000))), fresh(1, None, 0));
+        assert!(views.get("dev", fresh(1, None, 999)).is_some());
+        assert!(views.get("dev", fresh(1, None, 1000)).is_none());
+        let limited = fresh(1, Some(Duration::ZERO), 0);
+        views.put("dev2", Arc::new(view(1, None)), limited);
+        assert!(
+            views.get("dev2", fresh(1, None, 0)).is_none(),
+            "age limit 0 keeps nothing"
+        );
+        views.put(
+            "dev3",
+            Arc::new(view(1, None)),
+            fresh(1, Some(Duration::from_secs(60)), 0),
+        );
+        assert!(views
+            .get("dev3", fresh(1, Some(Duration::from_secs(60)), 0))
+            .is_some());
+        assert!(views
+            .get("dev3", fresh(1, Some(Duration::from_nanos(1)), 0))
+            .is_none());
+    }
+}
