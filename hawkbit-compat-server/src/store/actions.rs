@@ -60,7 +60,7 @@ impl Store {
         ds_id: i64,
         action_type: ActionType,
     ) -> Result<Action, Error> {
-        let _changing = self.changing();
+        let _changing = self.changing_target(target_id);
         let now = now_ms();
         let mut tx = self.pool.begin().await?;
         for (table, column, id, what) in [
@@ -189,7 +189,7 @@ impl Store {
         new_state: Option<ActionState>,
         entry: &NewStatusEntry,
     ) -> Result<Action, Error> {
-        let _changing = self.changing();
+        let mut changing = self.changing();
         let mut tx = self.pool.begin().await?;
         let r = match new_state {
             Some(state) => {
@@ -239,8 +239,10 @@ impl Store {
             .bind(action_id)
             .fetch_one(&mut *tx)
             .await?;
+        let action = action_from_row(&row)?;
         tx.commit().await?;
-        action_from_row(&row)
+        changing.narrow_to(action.target_id);
+        Ok(action)
     }
 
     /// Operator cancel: a running action becomes canceling and the device is told on its next
@@ -250,7 +252,6 @@ impl Store {
     ///
     /// [`Error::InvalidState`] unless the action is running; [`Error::NotFound`].
     pub async fn request_cancel(&self, action_id: i64) -> Result<Action, Error> {
-        let _changing = self.changing();
         let Some(action) = self.action(action_id).await? else {
             return Err(Error::NotFound("action"));
         };

@@ -140,7 +140,10 @@ impl Store {
         entries: &BTreeMap<String, ConfigValue>,
         created_by: &str,
     ) -> Result<i64, Error> {
-        let _changing = self.changing();
+        let _changing = match scope {
+            ConfigScope::Target(id) => self.changing_target(id),
+            ConfigScope::Tenant | ConfigScope::Filter(_) => self.changing(),
+        };
         let (name, id) = scope.key();
         let json = serde_json::to_string(entries)
             .map_err(|e| Error::Corrupt(format!("config entries: {e}")))?;
@@ -301,7 +304,7 @@ impl Store {
         .execute(&self.pool)
         .await?;
         if changed.rows_affected() > 0 {
-            self.changes.bump();
+            self.changes.bump(Some(target_id));
         }
         let state = self
             .device_config_state(target_id)
@@ -344,7 +347,7 @@ impl Store {
         revision: i64,
         error: Option<&str>,
     ) -> Result<DeviceConfigState, Error> {
-        let _changing = self.changing();
+        let _changing = self.changing_target(target_id);
         let state = self
             .device_config_state(target_id)
             .await?

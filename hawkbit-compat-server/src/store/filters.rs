@@ -435,7 +435,7 @@ impl Store {
 
     /// Puts a tag on a target (idempotent).
     pub async fn tag_target(&self, tag_id: i64, target_id: i64) -> Result<(), Error> {
-        let _changing = self.changing();
+        let _changing = self.changing_target(target_id);
         sqlx::query(
             "INSERT INTO target_tag_assignment (target_tag_id, target_id) VALUES ($1, $2) \
              ON CONFLICT DO NOTHING",
@@ -449,7 +449,7 @@ impl Store {
 
     /// Removes a tag from a target. Returns whether it was there.
     pub async fn untag_target(&self, tag_id: i64, target_id: i64) -> Result<bool, Error> {
-        let _changing = self.changing();
+        let _changing = self.changing_target(target_id);
         let r = sqlx::query(
             "DELETE FROM target_tag_assignment WHERE target_tag_id = $1 AND target_id = $2",
         )
@@ -549,7 +549,7 @@ impl Store {
 
     /// Sets or clears a target's type.
     pub async fn set_target_type(&self, target_id: i64, type_id: Option<i64>) -> Result<(), Error> {
-        let _changing = self.changing();
+        let _changing = self.changing_target(target_id);
         sqlx::query("UPDATE target SET target_type_id = $1 WHERE target_id = $2")
             .bind(type_id)
             .bind(target_id)
@@ -579,7 +579,7 @@ impl Store {
 
     /// Sets or clears a target's group (hawkBit's `group` field).
     pub async fn set_target_group(&self, target_id: i64, group: Option<&str>) -> Result<(), Error> {
-        let _changing = self.changing();
+        let _changing = self.changing_target(target_id);
         sqlx::query("UPDATE target SET target_group = $1 WHERE target_id = $2")
             .bind(group)
             .bind(target_id)

@@ -197,17 +197,30 @@ impl Store {
         self.backend
     }
 
-    /// The change generation: it moves after every committed write of this process that can
-    /// change a device's view (everything except last-poll times). Note it before reading;
-    /// what was read stays exact while it is unchanged. Writes of other server instances
-    /// sharing a PostgreSQL database do not move it.
+    /// The global change generation: it moves after every committed write of this process
+    /// that can change what many devices are told. Together with [`Self::target_generation`]
+    /// it covers every write except last-poll times. Note both before reading; what was read
+    /// stays exact while they are unchanged. Writes of other server instances sharing a
+    /// PostgreSQL database move neither (see `changes.rs`).
     pub fn generation(&self) -> u64 {
         self.changes.generation()
     }
 
-    /// Held by every write; moves the generation when dropped (after the commit).
+    /// The change generation of one target: it moves after every committed write that
+    /// concerns only this device (and, rarely, another sharing its counter).
+    pub fn target_generation(&self, target_id: i64) -> u64 {
+        self.changes.target_generation(target_id)
+    }
+
+    /// Held by every write that may concern many targets; moves the global generation when
+    /// dropped (after the commit).
     fn changing(&self) -> changes::ChangeGuard {
         self.changes.guard()
+    }
+
+    /// Held by every write that concerns one target only.
+    fn changing_target(&self, target_id: i64) -> changes::ChangeGuard {
+        self.changes.guard().only_target(target_id)
     }
 
     /// Checks that the database answers (for health checks).

@@ -973,7 +973,7 @@ impl Store {
         tx.commit().await?;
         if created > 0 {
             // Only then: auto-assignment runs on every first poll and every engine tick.
-            self.changes.bump();
+            self.changes.bump(only_target);
         }
         Ok(created)
     }

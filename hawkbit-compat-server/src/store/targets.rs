@@ -31,7 +31,8 @@ impl Store {
     ///
     /// [`Error::Conflict`] if the controller id is taken.
     pub async fn create_target(&self, t: &NewTarget) -> Result<Target, Error> {
-        let _changing = self.changing();
+        // No view of a new target exists; one of a deleted target with the same controller id
+        // went stale with the deletion.
         let sql = format!(
             "INSERT INTO target (controller_id, name, description, security_token, \
              request_attributes, created_at) VALUES ($1, $2, $3, $4, 1, $5) \
@@ -137,7 +138,7 @@ impl Store {
     /// Records a device's first poll at once (later polls are buffered, see `poll_marks.rs`):
     /// it turns the device from `unknown` to `registered`, which filters can select on.
     pub async fn record_first_poll(&self, target_id: i64, at: i64) -> Result<(), Error> {
-        let _changing = self.changing();
+        let _changing = self.changing_target(target_id);
         sqlx::query(
             "UPDATE target SET last_poll_at = $1 WHERE target_id = $2 AND last_poll_at IS NULL",
         )
@@ -150,7 +151,7 @@ impl Store {
 
     /// Sets whether the server asks the device for its attributes.
     pub async fn set_request_attributes(&self, target_id: i64, request: bool) -> Result<(), Error> {
-        let _changing = self.changing();
+        let _changing = self.changing_target(target_id);
         sqlx::query("UPDATE target SET request_attributes = $1 WHERE target_id = $2")
             .bind(i64::from(request))
             .bind(target_id)
@@ -181,7 +182,7 @@ impl Store {
         target_id: i64,
         update: &ConfigData,
     ) -> Result<(), Error> {
-        let _changing = self.changing();
+        let _changing = self.changing_target(target_id);
         // Reads, then writes: begin with the write lock so concurrent writers wait instead of
         // failing with "database is locked" on SQLite.
         let mut tx = self.begin_write().await?;

@@ -186,7 +186,14 @@ async fn polls_from_memory_follow_every_write_at_once() {
         .await
         .unwrap();
     assert!(links(app.poll_ok("dev1", &token).await)["configData"].is_object());
-    // Any write through the store moves the generation, and the side change shows too.
+    // A write about another device leaves this device's answer alone...
+    let (t2, _) = app.create_target("dev2").await;
+    app.store
+        .set_request_attributes(t2.target_id, false)
+        .await
+        .unwrap();
+    assert!(links(app.poll_ok("dev1", &token).await)["configData"].is_object());
+    // ...one about this device refreshes it, and the side change shows too.
     app.store
         .set_request_attributes(t.target_id, false)
         .await
@@ -228,6 +235,20 @@ async fn polls_from_memory_follow_every_write_at_once() {
         .as_str()
         .unwrap()
         .ends_with(&format!("/installedBase/{}", d2.action_id)));
+
+    // A write about many devices (a new saved filter) refreshes every answer.
+    sqlx::query("UPDATE target SET request_attributes = 1 WHERE controller_id = 'dev1'")
+        .execute(&side)
+        .await
+        .unwrap();
+    let r = app
+        .mgmt(reqwest::Method::POST, "/targetfilters")
+        .json(&json!({"name": "all", "query": "id==*"}))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{}", r.text().await.unwrap());
+    assert!(links(app.poll_ok("dev1", &token).await)["configData"].is_object());
 
     // Configuration set by the operator.
     let r = app

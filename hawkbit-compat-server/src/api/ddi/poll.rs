@@ -50,7 +50,9 @@ pub(super) async fn base_poll(
         },
         now_ms: now,
     };
-    let view = match views.get(&req.controller_id, freshness) {
+    let view = match views.get(&req.controller_id, freshness, |id| {
+        state.store.target_generation(id)
+    }) {
         Some(view) if req.admits(&view.token, &state) => view,
         Some(_) => return Err(super::unauthorized()),
         None => {
@@ -78,15 +80,22 @@ async fn read_view(
 ) -> Result<PollView, ApiError> {
     let now = freshness.now_ms;
     let mut generation = freshness.generation;
-    let mut target = req.authenticate(state).await?;
-    if target.last_poll_at.is_none() {
+    let found = req.authenticate(state).await?;
+    if found.last_poll_at.is_none() {
         // First contact: the device counts as registered from now on (filters on the update
-        // status see it at once), and auto-assignments apply before it sees its links. Then
-        // read again, after these writes, so the view is not stale from the start.
-        state.store.record_first_poll(target.target_id, now).await?;
-        crate::rollout::auto_assign_target(&state.store, target.target_id, now).await?;
+        // status see it at once), and auto-assignments apply before it sees its links. The
+        // view is read after these writes, so it is not stale from the start.
+        state.store.record_first_poll(found.target_id, now).await?;
+        crate::rollout::auto_assign_target(&state.store, found.target_id, now).await?;
         generation = state.store.generation();
-        target = req.authenticate(state).await?;
+    }
+    // The target's generation can only be noted once its id is known, so the target is read
+    // again after noting it: the token and flags kept must not be older than the generation.
+    let target_generation = state.store.target_generation(found.target_id);
+    let target = req.authenticate(state).await?;
+    if target.target_id != found.target_id {
+        // Deleted and registered again meanwhile: answer, but keep nothing.
+        generation = u64::MAX;
     }
     let (open_action, last_done) = state.store.poll_actions(target.target_id).await?;
     let (config, _) = state.store.refresh_device_config(target.target_id).await?;
@@ -96,6 +105,7 @@ async fn read_view(
     });
     Ok(PollView {
         generation,
+        target_generation,
         read_at: Instant::now(),
         expires_at_ms,
         target_id: target.target_id,
