@@ -28,6 +28,7 @@ pub mod config;
 pub mod lifecycle;
 pub mod password;
 pub mod rollout;
+pub mod schedule;
 pub mod secret;
 pub mod startup;
 pub mod store;
