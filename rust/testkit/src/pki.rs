@@ -179,6 +179,12 @@ pub struct Pki {
     pub release: Identity,
 }
 
+impl Default for Pki {
+    fn default() -> Self {
+        Pki::new()
+    }
+}
+
 impl Pki {
     pub fn new() -> Pki {
         let dir = tempfile::tempdir().unwrap();

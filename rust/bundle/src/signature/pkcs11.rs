@@ -16,19 +16,19 @@ use std::ffi::{c_char, c_int, c_long, c_void, CString};
 use std::sync::{Mutex, OnceLock};
 
 #[allow(non_camel_case_types)]
-type ENGINE = c_void;
+type RawEngine = c_void;
 
 extern "C" {
-    fn ENGINE_by_id(id: *const c_char) -> *mut ENGINE;
-    fn ENGINE_init(e: *mut ENGINE) -> c_int;
+    fn ENGINE_by_id(id: *const c_char) -> *mut RawEngine;
+    fn ENGINE_init(e: *mut RawEngine) -> c_int;
     fn ENGINE_ctrl_cmd_string(
-        e: *mut ENGINE,
+        e: *mut RawEngine,
         cmd: *const c_char,
         arg: *const c_char,
         optional: c_int,
     ) -> c_int;
     fn ENGINE_ctrl_cmd(
-        e: *mut ENGINE,
+        e: *mut RawEngine,
         cmd: *const c_char,
         i: c_long,
         p: *mut c_void,
@@ -36,14 +36,14 @@ extern "C" {
         optional: c_int,
     ) -> c_int;
     fn ENGINE_load_private_key(
-        e: *mut ENGINE,
+        e: *mut RawEngine,
         key_id: *const c_char,
         ui: *mut c_void,
         cb: *mut c_void,
     ) -> *mut sys::EVP_PKEY;
 }
 
-struct Engine(*mut ENGINE);
+struct Engine(*mut RawEngine);
 // SAFETY: the engine handle is only used under the mutex below.
 unsafe impl Send for Engine {}
 

@@ -71,7 +71,12 @@ pub fn content(format: Format, extra: &str) -> ContentDir {
 }
 
 pub fn signer(id: &Identity, pki: &Pki) -> Signer {
-    Signer::load(id.cert(), id.key(), &[pki.inter.cert_path.clone()]).unwrap()
+    Signer::load(
+        id.cert(),
+        id.key(),
+        std::slice::from_ref(&pki.inter.cert_path),
+    )
+    .unwrap()
 }
 
 pub fn opts(pki: &Pki) -> VerifyOptions {

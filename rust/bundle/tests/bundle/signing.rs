@@ -237,7 +237,7 @@ fn pkcs11_key_on_softhsm() {
     let s = Signer::load(
         pki.release.cert(),
         "pkcs11:token=bundle-test;object=release;type=private",
-        &[pki.inter.cert_path.clone()],
+        std::slice::from_ref(&pki.inter.cert_path),
     )
     .unwrap();
     let c = content(Format::Verity, "");
