@@ -93,6 +93,12 @@ pub struct Cli {
     /// like hawkBit's `rollout.approval.enabled` [default: false].
     #[arg(long, env = "HAWKBIT_ROLLOUT_APPROVAL", value_name = "BOOL")]
     pub rollout_approval: Option<bool>,
+    /// User-consent flow: assignments wait for the device to confirm them
+    /// (`confirmationBase`) unless the assignment says `"confirmationRequired": false` or the
+    /// target has auto-confirm on, like hawkBit's `user.confirmation.flow.enabled`
+    /// [default: false].
+    #[arg(long, env = "HAWKBIT_CONFIRMATION_FLOW", value_name = "BOOL")]
+    pub confirmation_flow: Option<bool>,
     /// PEM certificate chain for serving HTTPS directly; needs `--tls-key` [default: plain
     /// HTTP, for running behind a TLS-terminating reverse proxy].
     #[arg(long, env = "HAWKBIT_TLS_CERT", value_name = "FILE")]
@@ -171,6 +177,8 @@ pub struct FileConfig {
     pub rollout_interval: Option<u64>,
     /// See [`Cli::rollout_approval`].
     pub rollout_approval: Option<bool>,
+    /// See [`Cli::confirmation_flow`].
+    pub confirmation_flow: Option<bool>,
     /// See [`Cli::tls_cert`].
     pub tls_cert: Option<PathBuf>,
     /// See [`Cli::tls_key`].
@@ -240,6 +248,8 @@ pub struct Config {
     pub rollout_interval: std::time::Duration,
     /// Whether new rollouts wait for approval.
     pub rollout_approval: bool,
+    /// Whether assignments wait for the device's confirmation by default.
+    pub confirmation_flow: bool,
     /// Certificate chain and key for serving HTTPS directly; `None` serves plain HTTP.
     pub tls: Option<TlsFiles>,
 }
@@ -379,6 +389,10 @@ impl Config {
             rollout_approval: cli
                 .rollout_approval
                 .or(file.rollout_approval)
+                .unwrap_or(false),
+            confirmation_flow: cli
+                .confirmation_flow
+                .or(file.confirmation_flow)
                 .unwrap_or(false),
         })
     }

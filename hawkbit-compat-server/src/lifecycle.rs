@@ -112,6 +112,8 @@ mod tests {
             created_at: 0,
             updated_at: 0,
             forced_time: None,
+            weight: None,
+            maintenance: None,
         }
     }
 

@@ -72,6 +72,7 @@ pub enum StartupError {
 /// no other server writes the same file. The lock is an advisory `flock` on `<database>.lock`,
 /// released by the OS when the process ends however it ends. `None` for PostgreSQL and for
 /// in-memory databases.
+#[allow(unsafe_code)] // one flock(2) call, see below
 fn lock_sqlite_database(url: &str) -> Result<Option<std::fs::File>, StartupError> {
     let Some(rest) = url.strip_prefix("sqlite:") else {
         return Ok(None);
@@ -92,10 +93,13 @@ fn lock_sqlite_database(url: &str) -> Result<Option<std::fs::File>, StartupError
         .write(true)
         .open(&lock_path)
         .map_err(fail)?;
-    match file.try_lock() {
-        Ok(()) => Ok(Some(file)),
-        Err(std::fs::TryLockError::WouldBlock) => Err(fail(std::io::ErrorKind::WouldBlock.into())),
-        Err(std::fs::TryLockError::Error(e)) => Err(fail(e)),
+    // flock(2) directly: std's File::try_lock needs a newer Rust than the crate's minimum.
+    use std::os::fd::AsRawFd;
+    // SAFETY: flock on a file descriptor owned by `file`, which outlives the call.
+    if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
+        Ok(Some(file))
+    } else {
+        Err(fail(std::io::Error::last_os_error()))
     }
 }
 

@@ -457,6 +457,8 @@ mod tests {
             created_at: 0,
             updated_at: 0,
             forced_time,
+            weight: None,
+            maintenance: None,
         };
         let tf = action(ActionType::TimeForced, Some(1_000));
         assert_eq!(tf.effective_type(999), ActionType::Soft);

@@ -4,12 +4,13 @@ use sqlx::any::AnyRow;
 use sqlx::{Any, Transaction};
 
 use super::{
-    col, now_ms, parse_col, Action, ActionState, ActionStatusEntry, ActionType, Error,
-    HistoryStatus, NewStatusEntry, Store,
+    col, now_ms, parse_col, Action, ActionState, ActionStatusEntry, ActionType, AssignOptions,
+    AutoConfirm, Error, HistoryStatus, MaintenanceWindow, NewStatusEntry, Store,
 };
 
 const ACTION_COLUMNS: &str = "action_id, target_id, distribution_set_id, action_type, status, \
-     active, created_at, updated_at, forced_time";
+     active, created_at, updated_at, forced_time, weight, maintenance_schedule, \
+     maintenance_duration, maintenance_timezone";
 
 fn action_from_row(row: &AnyRow) -> Result<Action, Error> {
     Ok(Action {
@@ -22,6 +23,19 @@ fn action_from_row(row: &AnyRow) -> Result<Action, Error> {
         created_at: col(row, "created_at")?,
         updated_at: col(row, "updated_at")?,
         forced_time: col(row, "forced_time")?,
+        weight: col(row, "weight")?,
+        maintenance: match (
+            col::<Option<String>>(row, "maintenance_schedule")?,
+            col::<Option<String>>(row, "maintenance_duration")?,
+            col::<Option<String>>(row, "maintenance_timezone")?,
+        ) {
+            (Some(schedule), Some(duration), timezone) => Some(MaintenanceWindow {
+                schedule,
+                duration,
+                timezone: timezone.unwrap_or_default(),
+            }),
+            _ => None,
+        },
     })
 }
 
@@ -47,9 +61,8 @@ async fn insert_status(
 }
 
 impl Store {
-    /// Assigns a distribution set to a target: creates a running action and asks every action
-    /// of the target that is still running to cancel, so the device moves to the newest
-    /// assignment (hawkBit's behaviour without multi-assignment). One transaction.
+    /// Assigns a distribution set to a target with nothing but a type (see
+    /// [`Self::assign_with`]).
     ///
     /// # Errors
     ///
@@ -60,33 +73,53 @@ impl Store {
         ds_id: i64,
         action_type: ActionType,
     ) -> Result<Action, Error> {
+        self.assign_with(target_id, ds_id, &AssignOptions::of_type(action_type))
+            .await
+    }
+
+    /// Assigns a distribution set to a target: creates an open action and asks every open
+    /// action of the target to cancel, so the device moves to the newest assignment
+    /// (hawkBit's behaviour without multi-assignment). The new action runs at once, or waits
+    /// for confirmation when that is required and the target's auto-confirm is off. One
+    /// transaction.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NotFound`] if the target or distribution set does not exist.
+    pub async fn assign_with(
+        &self,
+        target_id: i64,
+        ds_id: i64,
+        opts: &AssignOptions,
+    ) -> Result<Action, Error> {
         let _changing = self.changing_target(target_id);
         let now = now_ms();
         let mut tx = self.pool.begin().await?;
-        for (table, column, id, what) in [
-            ("target", "target_id", target_id, "target"),
-            (
-                "distribution_set",
-                "distribution_set_id",
-                ds_id,
-                "distribution set",
-            ),
-        ] {
-            let n: i64 =
-                sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {table} WHERE {column} = $1"))
-                    .bind(id)
-                    .fetch_one(&mut *tx)
-                    .await?;
-            if n == 0 {
-                return Err(Error::NotFound(what));
-            }
-        }
-        let superseded: Vec<i64> =
-            sqlx::query_scalar("SELECT action_id FROM action WHERE target_id = $1 AND status = $2")
+        let auto_confirm: Option<i64> =
+            sqlx::query_scalar("SELECT auto_confirm_active FROM target WHERE target_id = $1")
                 .bind(target_id)
-                .bind(ActionState::Running.as_str())
-                .fetch_all(&mut *tx)
+                .fetch_optional(&mut *tx)
                 .await?;
+        let Some(auto_confirm) = auto_confirm else {
+            return Err(Error::NotFound("target"));
+        };
+        let n: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM distribution_set WHERE distribution_set_id = $1",
+        )
+        .bind(ds_id)
+        .fetch_one(&mut *tx)
+        .await?;
+        if n == 0 {
+            return Err(Error::NotFound("distribution set"));
+        }
+        let superseded: Vec<i64> = sqlx::query_scalar(
+            "SELECT action_id FROM action WHERE target_id = $1 AND status IN ($2, $3)",
+        )
+        .bind(target_id)
+        .bind(ActionState::Running.as_str())
+        .bind(ActionState::WaitForConfirmation.as_str())
+        .fetch_all(&mut *tx)
+        .await?;
         for id in superseded {
             sqlx::query("UPDATE action SET status = $1, updated_at = $2 WHERE action_id = $3")
                 .bind(ActionState::Canceling.as_str())
@@ -102,28 +135,201 @@ impl Store {
             };
             insert_status(&mut tx, id, &entry).await?;
         }
+        let waits = opts.confirmation_required && auto_confirm == 0;
+        let state = if waits {
+            ActionState::WaitForConfirmation
+        } else {
+            ActionState::Running
+        };
         let sql = format!(
             "INSERT INTO action (target_id, distribution_set_id, action_type, status, active, \
-             created_at, updated_at) VALUES ($1, $2, $3, $4, 1, $5, $5) RETURNING {ACTION_COLUMNS}"
+             created_at, updated_at, forced_time, weight, maintenance_schedule, \
+             maintenance_duration, maintenance_timezone) \
+             VALUES ($1, $2, $3, $4, 1, $5, $5, $6, $7, $8, $9, $10) RETURNING {ACTION_COLUMNS}"
         );
+        let m = opts.maintenance.as_ref();
         let row = sqlx::query(&sql)
             .bind(target_id)
             .bind(ds_id)
-            .bind(action_type.as_str())
-            .bind(ActionState::Running.as_str())
+            .bind(opts.action_type.as_str())
+            .bind(state.as_str())
             .bind(now)
+            .bind(opts.forced_time)
+            .bind(opts.weight)
+            .bind(m.map(|m| m.schedule.clone()))
+            .bind(m.map(|m| m.duration.clone()))
+            .bind(m.map(|m| m.timezone.clone()))
             .fetch_one(&mut *tx)
             .await?;
         let action = action_from_row(&row)?;
-        let entry = NewStatusEntry {
+        let mut entries = vec![NewStatusEntry {
             status: HistoryStatus::Running,
             code: None,
             messages: vec!["Update Server: assignment initiated".into()],
             occurred_at: now,
-        };
-        insert_status(&mut tx, action.action_id, &entry).await?;
+        }];
+        if waits {
+            entries.push(NewStatusEntry {
+                status: HistoryStatus::WaitForConfirmation,
+                code: None,
+                messages: vec!["Update Server: waiting for confirmation by the device".into()],
+                occurred_at: now,
+            });
+        } else if opts.confirmation_required {
+            entries.push(NewStatusEntry {
+                status: HistoryStatus::Running,
+                code: None,
+                messages: vec![
+                    "Update Server: confirmed automatically (auto-confirm is on)".into(),
+                ],
+                occurred_at: now,
+            });
+        }
+        for entry in &entries {
+            insert_status(&mut tx, action.action_id, entry).await?;
+        }
         tx.commit().await?;
         Ok(action)
+    }
+
+    /// Records the device's (or the operator's, on its behalf) answer to an action waiting for
+    /// confirmation: confirmed makes it run; denied keeps it waiting, with the reason in its
+    /// history (hawkBit's behaviour: the operator decides what happens next).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidState`] if the action is closed ("closed") or open but not waiting;
+    /// [`Error::NotFound`].
+    pub async fn confirm_action(
+        &self,
+        action_id: i64,
+        confirmed: bool,
+        code: Option<i64>,
+        messages: Vec<String>,
+    ) -> Result<Action, Error> {
+        let Some(action) = self.action(action_id).await? else {
+            return Err(Error::NotFound("action"));
+        };
+        if !action.active {
+            return Err(Error::InvalidState("action is closed"));
+        }
+        if action.state != ActionState::WaitForConfirmation {
+            return Err(Error::InvalidState(
+                "action is not waiting for confirmation",
+            ));
+        }
+        let (new_state, status, prefix) = if confirmed {
+            (
+                ActionState::Running,
+                HistoryStatus::Running,
+                "confirmed by the device",
+            )
+        } else {
+            (
+                ActionState::WaitForConfirmation,
+                HistoryStatus::WaitForConfirmation,
+                "denied by the device",
+            )
+        };
+        let mut all = vec![format!("Update Server: {prefix}")];
+        all.extend(messages);
+        let entry = NewStatusEntry {
+            status,
+            code,
+            messages: all,
+            occurred_at: now_ms(),
+        };
+        self.record_action_status(action_id, Some(new_state), &entry)
+            .await
+    }
+
+    /// The target's auto-confirm switch.
+    pub async fn auto_confirm(&self, target_id: i64) -> Result<AutoConfirm, Error> {
+        let row = sqlx::query(
+            "SELECT auto_confirm_active, auto_confirm_initiator, auto_confirm_remark, \
+             auto_confirm_at FROM target WHERE target_id = $1",
+        )
+        .bind(target_id)
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or(Error::NotFound("target"))?;
+        Ok(AutoConfirm {
+            active: col::<i64>(&row, "auto_confirm_active")? != 0,
+            initiator: col(&row, "auto_confirm_initiator")?,
+            remark: col(&row, "auto_confirm_remark")?,
+            activated_at: col(&row, "auto_confirm_at")?,
+        })
+    }
+
+    /// Switches auto-confirm on (confirming every action of the target that waits) or, with
+    /// `None`, off.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidState`] when switching on while it is on; [`Error::NotFound`].
+    pub async fn set_auto_confirm(
+        &self,
+        target_id: i64,
+        on: Option<(Option<&str>, Option<&str>)>,
+    ) -> Result<(), Error> {
+        let _changing = self.changing_target(target_id);
+        let now = now_ms();
+        let mut tx = self.pool.begin().await?;
+        let current: Option<i64> =
+            sqlx::query_scalar("SELECT auto_confirm_active FROM target WHERE target_id = $1")
+                .bind(target_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+        let Some(current) = current else {
+            return Err(Error::NotFound("target"));
+        };
+        let Some((initiator, remark)) = on else {
+            sqlx::query(
+                "UPDATE target SET auto_confirm_active = 0, auto_confirm_initiator = NULL, \
+                 auto_confirm_remark = NULL, auto_confirm_at = NULL WHERE target_id = $1",
+            )
+            .bind(target_id)
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            return Ok(());
+        };
+        if current != 0 {
+            return Err(Error::InvalidState("auto-confirm is already active"));
+        }
+        sqlx::query(
+            "UPDATE target SET auto_confirm_active = 1, auto_confirm_initiator = $1, \
+             auto_confirm_remark = $2, auto_confirm_at = $3 WHERE target_id = $4",
+        )
+        .bind(initiator)
+        .bind(remark)
+        .bind(now)
+        .bind(target_id)
+        .execute(&mut *tx)
+        .await?;
+        let waiting: Vec<i64> =
+            sqlx::query_scalar("SELECT action_id FROM action WHERE target_id = $1 AND status = $2")
+                .bind(target_id)
+                .bind(ActionState::WaitForConfirmation.as_str())
+                .fetch_all(&mut *tx)
+                .await?;
+        for id in waiting {
+            sqlx::query("UPDATE action SET status = $1, updated_at = $2 WHERE action_id = $3")
+                .bind(ActionState::Running.as_str())
+                .bind(now)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+            let entry = NewStatusEntry {
+                status: HistoryStatus::Running,
+                code: None,
+                messages: vec!["Update Server: confirmed by activating auto-confirm".into()],
+                occurred_at: now,
+            };
+            insert_status(&mut tx, id, &entry).await?;
+        }
+        tx.commit().await?;
+        Ok(())
     }
 
     /// The action with this id.
@@ -250,18 +456,36 @@ impl Store {
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidState`] unless the action is running; [`Error::NotFound`].
+    /// [`Error::InvalidState`] unless the action is running or waiting for confirmation;
+    /// [`Error::NotFound`].
     pub async fn request_cancel(&self, action_id: i64) -> Result<Action, Error> {
+        self.request_cancel_because(action_id, "cancellation requested by operator")
+            .await
+    }
+
+    /// Like [`Self::request_cancel`], with the reason recorded in the action's history.
+    ///
+    /// # Errors
+    ///
+    /// As [`Self::request_cancel`].
+    pub async fn request_cancel_because(
+        &self,
+        action_id: i64,
+        reason: &str,
+    ) -> Result<Action, Error> {
         let Some(action) = self.action(action_id).await? else {
             return Err(Error::NotFound("action"));
         };
-        if action.state != ActionState::Running {
+        if !matches!(
+            action.state,
+            ActionState::Running | ActionState::WaitForConfirmation
+        ) {
             return Err(Error::InvalidState("only a running action can be canceled"));
         }
         let entry = NewStatusEntry {
             status: HistoryStatus::Canceling,
             code: None,
-            messages: vec!["Update Server: cancellation requested by operator".into()],
+            messages: vec![format!("Update Server: {reason}")],
             occurred_at: now_ms(),
         };
         self.record_action_status(action_id, Some(ActionState::Canceling), &entry)

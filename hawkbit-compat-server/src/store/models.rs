@@ -214,6 +214,8 @@ text_enum! {
     ActionState {
         /// Assigned and not finished.
         Running = "running",
+        /// Assigned, but the device (its user) must confirm it first (consent flow).
+        WaitForConfirmation = "wait_for_confirmation",
         /// The operator canceled it; waiting for the device to confirm.
         Canceling = "canceling",
         /// The device confirmed the cancellation.
@@ -228,7 +230,10 @@ text_enum! {
 impl ActionState {
     /// Whether an action in this state is still open (the device has something to do).
     pub fn is_active(self) -> bool {
-        matches!(self, ActionState::Running | ActionState::Canceling)
+        matches!(
+            self,
+            ActionState::Running | ActionState::WaitForConfirmation | ActionState::Canceling
+        )
     }
 }
 
@@ -258,6 +263,8 @@ text_enum! {
         CancelRejected = "cancel_rejected",
         /// The device scheduled the work.
         Scheduled = "scheduled",
+        /// The action waits for the device's confirmation (or the device denied it).
+        WaitForConfirmation = "wait_for_confirmation",
     }
 }
 
@@ -282,9 +289,99 @@ pub struct Action {
     pub updated_at: i64,
     /// For time-forced actions: when they become forced (ms since the epoch).
     pub forced_time: Option<i64>,
+    /// Priority among a target's actions, as given by the operator (kept and reported; with
+    /// one open assignment per target it does not change what a device is told).
+    pub weight: Option<i64>,
+    /// When the device may install.
+    pub maintenance: Option<MaintenanceWindow>,
+}
+
+/// An action's maintenance window as the operator gave it (see [`crate::schedule`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MaintenanceWindow {
+    /// Quartz cron expression of window starts.
+    pub schedule: String,
+    /// Window length, `HH:MM:SS`.
+    pub duration: String,
+    /// UTC offset of the schedule, `+HH:MM`.
+    pub timezone: String,
+}
+
+/// How an assignment is made (beyond target and distribution set).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AssignOptions {
+    /// Urgency.
+    pub action_type: ActionType,
+    /// For time-forced actions: when they become forced.
+    pub forced_time: Option<i64>,
+    /// Priority, reported back.
+    pub weight: Option<i64>,
+    /// When the device may install.
+    pub maintenance: Option<MaintenanceWindow>,
+    /// The action waits for the device's confirmation, unless the target has auto-confirm
+    /// on. Callers set it only when the consent flow is enabled.
+    pub confirmation_required: bool,
+}
+
+impl AssignOptions {
+    /// Just a type: no time, weight, window or confirmation.
+    pub fn of_type(action_type: ActionType) -> Self {
+        AssignOptions {
+            action_type,
+            forced_time: None,
+            weight: None,
+            maintenance: None,
+            confirmation_required: false,
+        }
+    }
+}
+
+/// A target's auto-confirm switch.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct AutoConfirm {
+    /// New actions skip waiting for confirmation.
+    pub active: bool,
+    /// Who switched it on.
+    pub initiator: Option<String>,
+    /// Why.
+    pub remark: Option<String>,
+    /// When (ms since the epoch).
+    pub activated_at: Option<i64>,
 }
 
 impl Action {
+    /// Where the action's maintenance window stands at `now`; `None` without a window. A
+    /// stored schedule that no longer parses (it was checked when assigned) counts as lapsed,
+    /// so the action is canceled rather than installed at an unintended time.
+    pub fn maintenance_state(&self, now: i64) -> Option<crate::schedule::WindowState> {
+        let m = self.maintenance.as_ref()?;
+        Some(
+            match crate::schedule::MaintenanceSchedule::parse(&m.schedule, &m.duration, &m.timezone)
+            {
+                Ok(s) => s.state_at(now),
+                Err(_) => crate::schedule::WindowState::Lapsed,
+            },
+        )
+    }
+
+    /// When what a device is told about this action changes without a write: a time-forced
+    /// action turning forced, a maintenance window opening or closing.
+    pub fn next_change(&self, now: i64) -> Option<i64> {
+        let forced = match self.action_type {
+            ActionType::TimeForced => self.forced_time.filter(|&t| t > now),
+            _ => None,
+        };
+        let window = match self.maintenance_state(now) {
+            Some(crate::schedule::WindowState::Available { until }) => Some(until),
+            Some(crate::schedule::WindowState::Unavailable { opens_at }) => Some(opens_at),
+            Some(crate::schedule::WindowState::Lapsed) | None => None,
+        };
+        match (forced, window) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
     /// The type as the device should see it at `now`: a time-forced action is soft before its
     /// forced time and forced after it (or forced when it has no time).
     pub fn effective_type(&self, now: i64) -> ActionType {

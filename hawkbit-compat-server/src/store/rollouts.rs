@@ -345,7 +345,7 @@ async fn count_group(
                 let status: String = col(r, "status")?;
                 let n: i64 = col(r, "n")?;
                 match status.as_str() {
-                    "running" | "canceling" => c.running += n,
+                    "running" | "wait_for_confirmation" | "canceling" => c.running += n,
                     "finished" => c.finished += n,
                     "error" => c.error += n,
                     "canceled" => c.cancelled += n,
@@ -525,7 +525,7 @@ impl RolloutTx {
         sqlx::query(&format!(
             "INSERT INTO action_status (action_id, status, code, messages, occurred_at) \
              SELECT a.action_id, 'canceling', NULL, $2, $3 FROM action a \
-             WHERE a.status = 'running' AND a.target_id IN ({members})"
+             WHERE a.status IN ('running', 'wait_for_confirmation') AND a.target_id IN ({members})"
         ))
         .bind(gid)
         .bind(r#"["Update Server: canceled because of a newer assignment"]"#)
@@ -534,7 +534,7 @@ impl RolloutTx {
         .await?;
         sqlx::query(&format!(
             "UPDATE action SET status = 'canceling', updated_at = $2 \
-             WHERE status = 'running' AND target_id IN ({members})"
+             WHERE status IN ('running', 'wait_for_confirmation') AND target_id IN ({members})"
         ))
         .bind(gid)
         .bind(now)
@@ -582,7 +582,7 @@ impl RolloutTx {
         let rid = self.rollout.rollout_id;
         let open = "SELECT a.action_id FROM action a JOIN rollout_group g \
              ON g.rollout_group_id = a.rollout_group_id \
-             WHERE g.rollout_id = $1 AND a.status = 'running'";
+             WHERE g.rollout_id = $1 AND a.status IN ('running', 'wait_for_confirmation')";
         sqlx::query(&format!(
             "INSERT INTO action_status (action_id, status, code, messages, occurred_at) \
              SELECT x.action_id, 'canceling', NULL, $2, $3 FROM ({open}) x"
@@ -927,14 +927,14 @@ impl Store {
             .text(r#"["Update Server: canceled because of a newer assignment"]"#)
             .push(", ")
             .int(now)
-            .push(" FROM action a WHERE a.status = 'running' AND a.target_id IN (");
+            .push(" FROM action a WHERE a.status IN ('running', 'wait_for_confirmation') AND a.target_id IN (");
         selection(&mut history);
         history.push(")");
         history.query().execute(&mut *tx).await?;
         let mut cancel = Sql::new("UPDATE action SET status = 'canceling', updated_at = ");
         cancel
             .int(now)
-            .push(" WHERE status = 'running' AND target_id IN (");
+            .push(" WHERE status IN ('running', 'wait_for_confirmation') AND target_id IN (");
         selection(&mut cancel);
         cancel.push(")");
         cancel.query().execute(&mut *tx).await?;

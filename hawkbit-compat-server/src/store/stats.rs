@@ -10,10 +10,15 @@ impl Store {
             .await?)
     }
 
-    /// Number of open actions per state (`running`, `canceling`), both always present.
+    /// Number of open actions per state (`running`, `wait_for_confirmation`, `canceling`), all
+    /// always present.
     pub async fn count_active_actions(&self) -> Result<Vec<(ActionState, i64)>, Error> {
-        let mut out = Vec::with_capacity(2);
-        for state in [ActionState::Running, ActionState::Canceling] {
+        let mut out = Vec::with_capacity(3);
+        for state in [
+            ActionState::Running,
+            ActionState::WaitForConfirmation,
+            ActionState::Canceling,
+        ] {
             let n: i64 =
                 sqlx::query_scalar("SELECT COUNT(*) FROM action WHERE active = 1 AND status = $1")
                     .bind(state.as_str())

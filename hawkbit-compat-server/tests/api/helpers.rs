@@ -273,12 +273,28 @@ impl TestApp {
             }
             None => self.create_target(controller).await,
         };
+        let (module_id, ds_id) = self.release(controller, files).await;
+        let action = self
+            .store
+            .assign(target.target_id, ds_id, action_type)
+            .await
+            .unwrap();
+        Deployed {
+            token,
+            module_id,
+            action_id: action.action_id,
+        }
+    }
+
+    /// Creates a module with the given files and a distribution set holding it; returns both
+    /// ids.
+    pub async fn release(&self, label: &str, files: &[(&str, &[u8])]) -> (i64, i64) {
         static N: AtomicU32 = AtomicU32::new(0);
         let n = N.fetch_add(1, Ordering::Relaxed);
         let module = self
             .store
             .create_software_module(&NewSoftwareModule {
-                name: format!("fw-{controller}-{n}"),
+                name: format!("fw-{label}-{n}"),
                 version: "1.0".into(),
                 module_type: "os".into(),
                 vendor: String::new(),
@@ -307,22 +323,13 @@ impl TestApp {
         let ds = self
             .store
             .create_distribution_set(&NewDistributionSet {
-                name: format!("release-{controller}-{n}"),
+                name: format!("release-{label}-{n}"),
                 version: "1.0".into(),
                 description: String::new(),
                 module_ids: vec![module.software_module_id],
             })
             .await
             .unwrap();
-        let action = self
-            .store
-            .assign(target.target_id, ds.distribution_set_id, action_type)
-            .await
-            .unwrap();
-        Deployed {
-            token,
-            module_id: module.software_module_id,
-            action_id: action.action_id,
-        }
+        (module.software_module_id, ds.distribution_set_id)
     }
 }

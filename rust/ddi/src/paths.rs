@@ -217,6 +217,18 @@ pub mod route {
     pub const INSTALLED_BASE_REPORT: &str = "/{tenant}/controller/v1/{controller_id}/installedBase";
     /// Confirmation state.
     pub const CONFIRMATION_BASE: &str = "/{tenant}/controller/v1/{controller_id}/confirmationBase";
+    /// An action waiting for confirmation.
+    pub const CONFIRMATION_BASE_ACTION: &str =
+        "/{tenant}/controller/v1/{controller_id}/confirmationBase/{action_id}";
+    /// The answer to a confirmation request.
+    pub const CONFIRMATION_FEEDBACK: &str =
+        "/{tenant}/controller/v1/{controller_id}/confirmationBase/{action_id}/feedback";
+    /// Auto-confirm on.
+    pub const ACTIVATE_AUTO_CONFIRM: &str =
+        "/{tenant}/controller/v1/{controller_id}/confirmationBase/activateAutoConfirm";
+    /// Auto-confirm off.
+    pub const DEACTIVATE_AUTO_CONFIRM: &str =
+        "/{tenant}/controller/v1/{controller_id}/confirmationBase/deactivateAutoConfirm";
     /// Device configuration (extension).
     pub const DEVICE_CONFIG: &str = "/{tenant}/controller/v1/{controller_id}/deviceConfig";
     /// Device configuration report (extension).
@@ -361,6 +373,22 @@ mod tests {
             installed_base_report("T", "C")
         );
         assert_eq!(fill(route::CONFIRMATION_BASE), confirmation_base("T", "C"));
+        assert_eq!(
+            fill(route::CONFIRMATION_BASE_ACTION) + "?c=1",
+            confirmation_base_action("T", "C", a, 1)
+        );
+        assert_eq!(
+            fill(route::CONFIRMATION_FEEDBACK),
+            confirmation_feedback("T", "C", a)
+        );
+        assert_eq!(
+            fill(route::ACTIVATE_AUTO_CONFIRM),
+            activate_auto_confirm("T", "C")
+        );
+        assert_eq!(
+            fill(route::DEACTIVATE_AUTO_CONFIRM),
+            deactivate_auto_confirm("T", "C")
+        );
         assert_eq!(fill(route::DEVICE_CONFIG), device_config("T", "C"));
         assert_eq!(
             fill(route::DEVICE_CONFIG_APPLIED),

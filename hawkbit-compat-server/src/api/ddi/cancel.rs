@@ -28,7 +28,8 @@ pub(super) async fn cancel_action(
 }
 
 /// `POST .../cancelAction/{actionId}/feedback`: `closed` accepts the cancellation, `rejected`
-/// refuses it. 410 once the action is closed; 404 if no cancellation was requested.
+/// refuses it. 410 once the action is closed; 405 if no cancellation was requested (as in
+/// hawkBit: the action exists but cannot take this report).
 pub(super) async fn cancel_feedback(
     State(state): State<AppState>,
     ddi: DdiTarget,
@@ -39,7 +40,9 @@ pub(super) async fn cancel_feedback(
         return Err(ApiError::Gone);
     }
     if action.state != ActionState::Canceling {
-        return Err(ApiError::NotFound);
+        return Err(ApiError::MethodNotAllowed(
+            "the action is not being canceled",
+        ));
     }
     let fb: ActionFeedback = parse_json(&body)?;
     let transition = lifecycle::cancel_feedback(&fb.status);

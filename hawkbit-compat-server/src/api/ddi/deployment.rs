@@ -6,27 +6,28 @@ use axum::http::HeaderMap;
 use axum::Json;
 use ota_ddi::{
     paths, ActionFeedback, ActionHistory, Artifact, ArtifactLinks, Chunk, ChunkMetadata,
-    Deployment, DeploymentBase, HandlingType, Hashes, Link,
+    Deployment, DeploymentBase, HandlingType, Hashes, Link, MaintenanceWindow,
 };
 use serde::Deserialize;
 
 use super::{ddi_id, DdiTarget};
 use crate::api::{base_url, parse_json, ApiError, AppState};
 use crate::lifecycle;
+use crate::schedule::WindowState;
 use crate::store::{self, now_ms, Action, ActionState, ActionType, HistoryStatus, NewStatusEntry};
 
 /// Most status entries kept per action (hawkBit's default quota). Reports that would close the
 /// action are accepted beyond it, so a device can always finish.
 pub(super) const MAX_STATUS_ENTRIES: i64 = 1000;
 /// Most messages kept from one report, and longest message (swupdate sends its whole log).
-const MAX_MESSAGES: usize = 100;
+pub(super) const MAX_MESSAGES: usize = 100;
 const MAX_MESSAGE_LEN: usize = 1024;
 
 #[derive(Debug, Deserialize)]
 pub(super) struct DeploymentQuery {
     /// Number of history entries to include; negative or 100+ means 100.
     #[serde(rename = "actionHistory")]
-    action_history: Option<i64>,
+    pub(super) action_history: Option<i64>,
 }
 
 /// `GET .../deploymentBase/{actionId}`: the open action, unless it is being canceled (then the
@@ -157,7 +158,7 @@ pub(super) fn wire_artifact(
     }
 }
 
-async fn build(
+pub(super) async fn build(
     state: &AppState,
     ddi: &DdiTarget,
     action: &Action,
@@ -207,13 +208,22 @@ async fn build(
             })
         }
     };
-    let (download, update) = handling(action.effective_type(now_ms()));
+    let now = now_ms();
+    let (download, mut update) = handling(action.effective_type(now));
+    // With a maintenance window, install only while it is open (download any time).
+    let maintenance_window = action.maintenance_state(now).map(|w| match w {
+        WindowState::Available { .. } => MaintenanceWindow::Available,
+        WindowState::Unavailable { .. } | WindowState::Lapsed => {
+            update = HandlingType::Skip;
+            MaintenanceWindow::Unavailable
+        }
+    });
     Ok(DeploymentBase {
         id: ddi_id(action.action_id),
         deployment: Deployment {
             download,
             update,
-            maintenance_window: None,
+            maintenance_window,
             chunks,
         },
         action_history,
@@ -287,6 +297,10 @@ pub(super) async fn deployment_feedback(
     let action = ddi.own_action(&state).await?;
     if !action.active {
         return Err(ApiError::Gone);
+    }
+    if action.state == ActionState::WaitForConfirmation {
+        // Not offered yet: the device must confirm it first (as in hawkBit).
+        return Err(ApiError::NotFound);
     }
     let fb: ActionFeedback = parse_json(&body)?;
     let transition = lifecycle::deployment_feedback(&action, &fb.status);

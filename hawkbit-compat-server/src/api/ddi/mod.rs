@@ -7,6 +7,7 @@
 //! Wire types and route templates come from `ota-ddi`, shared with the device agent.
 
 mod cancel;
+mod confirmation;
 mod deployment;
 mod device_config;
 mod download;
@@ -51,6 +52,26 @@ pub fn router(state: AppState) -> Router<AppState> {
             post(deployment::deployment_feedback),
         )
         .route(route::INSTALLED_BASE, get(deployment::installed_base))
+        .route(
+            route::CONFIRMATION_BASE,
+            get(confirmation::confirmation_base),
+        )
+        .route(
+            route::CONFIRMATION_BASE_ACTION,
+            get(confirmation::confirmation_action),
+        )
+        .route(
+            route::CONFIRMATION_FEEDBACK,
+            post(confirmation::confirmation_feedback),
+        )
+        .route(
+            route::ACTIVATE_AUTO_CONFIRM,
+            post(confirmation::activate_auto_confirm),
+        )
+        .route(
+            route::DEACTIVATE_AUTO_CONFIRM,
+            post(confirmation::deactivate_auto_confirm),
+        )
         .route(route::CANCEL_ACTION, get(cancel::cancel_action))
         .route(route::CANCEL_FEEDBACK, post(cancel::cancel_feedback))
         .route(route::ARTIFACTS, get(download::list_artifacts))

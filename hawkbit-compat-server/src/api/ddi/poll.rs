@@ -9,27 +9,39 @@ use axum::http::HeaderMap;
 use axum::{Extension, Json};
 use ota_ddi::{paths, ConfigData, ControllerBase, ControllerConfig, Link, Links, Polling};
 
-use super::poll_view::{Freshness, PollView, PollViews, ViewLinks};
+use super::poll_view::{Freshness, OpenKind, PollView, PollViews, ViewLinks};
 use super::{ddi_id, DdiRequest, DdiTarget};
 use crate::api::{base_url, parse_json, ApiError, AppState};
+use crate::schedule::WindowState;
 use crate::store::{now_ms, Action, ActionState, ActionType, Backend};
 
 /// The `?c=` value of a deploymentBase link. It changes whenever the answer behind the link
-/// would change (another action, or another handling type), so caches keyed on the URL miss.
+/// would change (another action, another handling type, a maintenance window opening or
+/// closing), so caches keyed on the URL miss.
 /// The Python rauc-hawkbit client requires the parameter to be present.
-pub(super) fn cache_key(action: &Action) -> i64 {
-    let salt = match action.effective_type(now_ms()) {
+pub(crate) fn cache_key(action: &Action) -> i64 {
+    let now = now_ms();
+    let salt = match action.effective_type(now) {
         ActionType::Forced | ActionType::TimeForced => 1231,
         ActionType::Soft => 1237,
         ActionType::DownloadOnly => 1249,
     };
-    action.action_id.wrapping_mul(31).wrapping_add(salt)
+    // A closed maintenance window changes `update` to skip: another URL.
+    let closed = matches!(
+        action.maintenance_state(now),
+        Some(WindowState::Unavailable { .. } | WindowState::Lapsed)
+    );
+    action
+        .action_id
+        .wrapping_mul(31)
+        .wrapping_add(salt)
+        .wrapping_add(if closed { 7 } else { 0 })
 }
 
 /// `GET /{tenant}/controller/v1/{controllerId}`
 ///
-/// Links: `cancelAction` if the oldest open action is being canceled, else `deploymentBase` for
-/// it; `installedBase` for the last installed action; `configData` while the server wants the
+/// Links: `cancelAction` if the oldest open action is being canceled, `confirmationBase` if it
+/// waits for confirmation, else `deploymentBase` for it; `installedBase` for the last installed action; `configData` while the server wants the
 /// device's attributes (new device, or after an update); `deviceConfig` (extension) while the
 /// device has not confirmed the current revision of its configuration.
 ///
@@ -97,12 +109,24 @@ async fn read_view(
         // Deleted and registered again meanwhile: answer, but keep nothing.
         generation = u64::MAX;
     }
-    let (open_action, last_done) = state.store.poll_actions(target.target_id).await?;
+    let (mut open_action, mut last_done) = state.store.poll_actions(target.target_id).await?;
+    if let Some(a) = &open_action {
+        if a.state == ActionState::Running && a.maintenance_state(now) == Some(WindowState::Lapsed)
+        {
+            // No window will ever open: cancel, as hawkBit does, and tell the device so.
+            match state
+                .store
+                .request_cancel_because(a.action_id, "maintenance window schedule has lapsed")
+                .await
+            {
+                Ok(_) | Err(crate::store::Error::InvalidState(_)) => {}
+                Err(e) => return Err(e.into()),
+            }
+            (open_action, last_done) = state.store.poll_actions(target.target_id).await?;
+        }
+    }
     let (config, _) = state.store.refresh_device_config(target.target_id).await?;
-    let expires_at_ms = open_action.as_ref().and_then(|a| match a.action_type {
-        ActionType::TimeForced => a.forced_time.filter(|&t| t > now),
-        _ => None,
-    });
+    let expires_at_ms = open_action.as_ref().and_then(|a| a.next_change(now));
     Ok(PollView {
         generation,
         target_generation,
@@ -111,11 +135,12 @@ async fn read_view(
         target_id: target.target_id,
         links: ViewLinks {
             open_action: open_action.map(|a| {
-                (
-                    a.action_id,
-                    a.state == ActionState::Canceling,
-                    cache_key(&a),
-                )
+                let kind = match a.state {
+                    ActionState::Canceling => OpenKind::Cancel,
+                    ActionState::WaitForConfirmation => OpenKind::Confirm,
+                    _ => OpenKind::Deploy,
+                };
+                (a.action_id, kind, cache_key(&a))
             }),
             installed: last_done.map(|a| a.action_id),
             config_data: target.request_attributes,
@@ -130,18 +155,17 @@ fn links(view: &ViewLinks, base: &str, req: &DdiRequest) -> Links {
     let (tenant, cid) = (req.tenant.as_str(), req.controller_id.as_str());
     let link = |path: String| Some(Link::new(format!("{base}{path}")));
     let mut links = Links::default();
-    if let Some((id, canceling, c)) = view.open_action {
-        links = if canceling {
-            Links {
-                cancel_action: link(paths::cancel_action(tenant, cid, ddi_id(id))),
-                ..links
+    if let Some((id, kind, c)) = view.open_action {
+        let id = ddi_id(id);
+        match kind {
+            OpenKind::Cancel => links.cancel_action = link(paths::cancel_action(tenant, cid, id)),
+            OpenKind::Confirm => {
+                links.confirmation_base = link(paths::confirmation_base_action(tenant, cid, id, c));
             }
-        } else {
-            Links {
-                deployment_base: link(paths::deployment_base(tenant, cid, ddi_id(id), c)),
-                ..links
+            OpenKind::Deploy => {
+                links.deployment_base = link(paths::deployment_base(tenant, cid, id, c));
             }
-        };
+        }
     }
     if let Some(id) = view.installed {
         links.installed_base = link(paths::installed_base(tenant, cid, ddi_id(id)));

@@ -45,14 +45,25 @@ pub(super) struct PollView {
 /// The links of the answer, without the base URL and tenant (which come from the request).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(super) struct ViewLinks {
-    /// Open action: id, whether it is being canceled, and the `?c=` value.
-    pub open_action: Option<(i64, bool, i64)>,
+    /// Open action: id, which link it gets, and the `?c=` value.
+    pub open_action: Option<(i64, OpenKind, i64)>,
     /// Last finished action.
     pub installed: Option<i64>,
     /// The server wants the device's attributes.
     pub config_data: bool,
     /// The device has not applied its current configuration.
     pub device_config: bool,
+}
+
+/// Which link the open action gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum OpenKind {
+    /// `deploymentBase`
+    Deploy,
+    /// `cancelAction`
+    Cancel,
+    /// `confirmationBase`
+    Confirm,
 }
 
 /// Views of one router, keyed by controller id.

@@ -7,7 +7,9 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 
-use super::targets::{assign_once, parse_action_type, AssignmentResult};
+use super::targets::{
+    assign_once, assign_options, parse_action_type, AssignOptionsBody, AssignmentResult,
+};
 use super::{check_name, IdRef, PagedList, Paging};
 use crate::api::{parse_json, ApiError, AppState};
 use crate::store::{self, NewDistributionSet};
@@ -142,6 +144,8 @@ struct AssignTargetBody {
     /// Allow a bundle older than the target's installed version.
     #[serde(default)]
     downgrade: bool,
+    #[serde(flatten)]
+    options: AssignOptionsBody,
 }
 
 /// `POST /distributionsets/{id}/assignedTargets` with `[{"id": "<controllerId>", "type": "forced"}]`.
@@ -158,6 +162,7 @@ async fn assign_targets(
     let mut resolved = Vec::with_capacity(items.len());
     for item in &items {
         let action_type = parse_action_type(item.action_type.as_deref())?;
+        let opts = assign_options(&state, action_type, &item.options)?;
         let target = state
             .store
             .target_by_controller_id(&item.id)
@@ -166,11 +171,11 @@ async fn assign_targets(
         super::downgrade::check_downgrade(&state, target.target_id, &item.id, id, item.downgrade)
             .await?;
         super::targetfilters::check_hw_compatible(&state, target.target_id, &item.id, id).await?;
-        resolved.push((target.target_id, action_type));
+        resolved.push((target.target_id, opts));
     }
     let mut outcomes = Vec::with_capacity(resolved.len());
-    for (target_id, action_type) in resolved {
-        outcomes.push(assign_once(&state, target_id, id, action_type).await?);
+    for (target_id, opts) in resolved {
+        outcomes.push(assign_once(&state, target_id, id, &opts).await?);
     }
     Ok(Json(AssignmentResult::from_outcomes(outcomes)))
 }

@@ -28,6 +28,19 @@ pub(super) fn router() -> Router<AppState> {
             "/targets/{controller_id}/actions/{action_id}/status",
             get(action_status),
         )
+        .route(
+            "/targets/{controller_id}/actions/{action_id}/confirmation",
+            axum::routing::put(confirm_action),
+        )
+        .route("/targets/{controller_id}/autoConfirm", get(auto_confirm))
+        .route(
+            "/targets/{controller_id}/autoConfirm/activate",
+            post(activate_auto_confirm),
+        )
+        .route(
+            "/targets/{controller_id}/autoConfirm/deactivate",
+            post(deactivate_auto_confirm),
+        )
         .route("/targets/{controller_id}/assignedDS", post(assign_ds))
 }
 
@@ -196,6 +209,25 @@ pub(super) struct ActionBody {
     distribution_set_id: i64,
     created_at: i64,
     last_modified_at: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    force_time: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    weight: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    maintenance_window: Option<MaintenanceWindowBody>,
+}
+
+/// An assignment's maintenance window, as given (and as shown on actions).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct MaintenanceWindowBody {
+    /// Quartz cron expression of window starts.
+    schedule: String,
+    /// `HH:MM:SS`.
+    duration: String,
+    /// `+HH:MM`; UTC when absent.
+    #[serde(default)]
+    timezone: String,
 }
 
 impl From<store::Action> for ActionBody {
@@ -208,6 +240,13 @@ impl From<store::Action> for ActionBody {
             distribution_set_id: a.distribution_set_id,
             created_at: a.created_at,
             last_modified_at: a.updated_at,
+            force_time: a.forced_time,
+            weight: a.weight,
+            maintenance_window: a.maintenance.map(|m| MaintenanceWindowBody {
+                schedule: m.schedule,
+                duration: m.duration,
+                timezone: m.timezone,
+            }),
         }
     }
 }
@@ -290,6 +329,177 @@ async fn action_status(
     Ok(Json(PagedList::new(content, total)))
 }
 
+/// What an assignment may say besides target, distribution set and type (hawkBit's names).
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct AssignOptionsBody {
+    /// When a `timeforced` action turns forced (ms since the epoch).
+    #[serde(rename = "forcetime")]
+    force_time: Option<i64>,
+    /// Priority, 0 to 1000.
+    weight: Option<i64>,
+    /// Whether the action waits for the device's confirmation; only with the consent flow
+    /// enabled, where it defaults to true.
+    confirmation_required: Option<bool>,
+    /// When the device may install.
+    maintenance_window: Option<MaintenanceWindowBody>,
+}
+
+/// Checks an assignment's options and turns them into the store's.
+pub(super) fn assign_options(
+    state: &AppState,
+    action_type: ActionType,
+    body: &AssignOptionsBody,
+) -> Result<store::AssignOptions, ApiError> {
+    if let Some(w) = body.weight {
+        if !(0..=1000).contains(&w) {
+            return Err(ApiError::BadRequest("weight must be 0 to 1000".into()));
+        }
+    }
+    let forced_time = match (action_type, body.force_time) {
+        (ActionType::TimeForced, None) => {
+            return Err(ApiError::BadRequest(
+                "type timeforced needs forcetime (ms since the epoch)".into(),
+            ))
+        }
+        (ActionType::TimeForced, Some(t)) => Some(t),
+        (_, _) => None,
+    };
+    let maintenance = match &body.maintenance_window {
+        None => None,
+        Some(m) => {
+            let schedule =
+                crate::schedule::MaintenanceSchedule::parse(&m.schedule, &m.duration, &m.timezone)
+                    .map_err(|e| ApiError::BadRequest(format!("maintenanceWindow: {e}")))?;
+            if schedule.state_at(store::now_ms()) == crate::schedule::WindowState::Lapsed {
+                return Err(ApiError::BadRequest(
+                    "maintenanceWindow: the schedule never opens a window after now".into(),
+                ));
+            }
+            Some(store::MaintenanceWindow {
+                schedule: m.schedule.clone(),
+                duration: m.duration.clone(),
+                timezone: m.timezone.clone(),
+            })
+        }
+    };
+    Ok(store::AssignOptions {
+        action_type,
+        forced_time,
+        weight: body.weight,
+        maintenance,
+        confirmation_required: state.config.confirmation_flow
+            && body.confirmation_required.unwrap_or(true),
+    })
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ConfirmationBody {
+    confirmation: ota_ddi::Confirmation,
+    #[serde(default)]
+    code: Option<i64>,
+    #[serde(default)]
+    details: Vec<String>,
+}
+
+/// `PUT /targets/{id}/actions/{actionId}/confirmation`: the operator answers for the device
+/// (`confirmed` or `denied`). 409 unless the action waits for confirmation.
+async fn confirm_action(
+    State(state): State<AppState>,
+    Path((controller_id, action_id)): Path<(String, i64)>,
+    body: Bytes,
+) -> Result<StatusCode, ApiError> {
+    own_action(&state, &controller_id, action_id).await?;
+    let req: ConfirmationBody = parse_json(&body)?;
+    let details = req.details.into_iter().take(100).collect();
+    match state
+        .store
+        .confirm_action(
+            action_id,
+            req.confirmation == ota_ddi::Confirmation::Confirmed,
+            req.code,
+            details,
+        )
+        .await
+    {
+        Ok(_) => Ok(StatusCode::NO_CONTENT),
+        Err(store::Error::InvalidState(m)) => Err(ApiError::Conflict(m.into())),
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct AutoConfirmBody {
+    active: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    initiator: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    remark: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    activated_at: Option<i64>,
+}
+
+/// `GET /targets/{id}/autoConfirm`
+async fn auto_confirm(
+    State(state): State<AppState>,
+    Path(controller_id): Path<String>,
+) -> Result<Json<AutoConfirmBody>, ApiError> {
+    let t = target_or_404(&state, &controller_id).await?;
+    let a = state.store.auto_confirm(t.target_id).await?;
+    Ok(Json(AutoConfirmBody {
+        active: a.active,
+        initiator: a.initiator,
+        remark: a.remark,
+        activated_at: a.activated_at,
+    }))
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct ActivateBody {
+    initiator: Option<String>,
+    remark: Option<String>,
+}
+
+/// `POST /targets/{id}/autoConfirm/activate` (body optional): confirms what waits; 409 if on.
+async fn activate_auto_confirm(
+    State(state): State<AppState>,
+    Extension(op): Extension<Operator>,
+    Path(controller_id): Path<String>,
+    body: Bytes,
+) -> Result<StatusCode, ApiError> {
+    let t = target_or_404(&state, &controller_id).await?;
+    let req: ActivateBody = if body.iter().all(u8::is_ascii_whitespace) {
+        ActivateBody::default()
+    } else {
+        parse_json(&body)?
+    };
+    let initiator = req.initiator.unwrap_or_else(|| op.username.clone());
+    match state
+        .store
+        .set_auto_confirm(
+            t.target_id,
+            Some((Some(initiator.as_str()), req.remark.as_deref())),
+        )
+        .await
+    {
+        Ok(()) => Ok(StatusCode::NO_CONTENT),
+        Err(store::Error::InvalidState(m)) => Err(ApiError::Conflict(m.into())),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// `POST /targets/{id}/autoConfirm/deactivate`
+async fn deactivate_auto_confirm(
+    State(state): State<AppState>,
+    Path(controller_id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let t = target_or_404(&state, &controller_id).await?;
+    state.store.set_auto_confirm(t.target_id, None).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
 /// The `type` of an assignment.
 pub(super) fn parse_action_type(t: Option<&str>) -> Result<ActionType, ApiError> {
     match t {
@@ -323,6 +533,8 @@ struct AssignDsBody {
     /// Allow a bundle older than the target's installed version.
     #[serde(default)]
     downgrade: bool,
+    #[serde(flatten)]
+    options: AssignOptionsBody,
 }
 
 /// Assigns unless the target is already running an action for the same distribution set and
@@ -332,7 +544,7 @@ pub(super) async fn assign_once(
     state: &AppState,
     target_id: i64,
     ds_id: i64,
-    action_type: ActionType,
+    opts: &store::AssignOptions,
 ) -> Result<Option<i64>, ApiError> {
     let already = state
         .store
@@ -341,8 +553,11 @@ pub(super) async fn assign_once(
         .into_iter()
         .any(|a| {
             a.distribution_set_id == ds_id
-                && a.action_type == action_type
-                && a.state == store::ActionState::Running
+                && a.action_type == opts.action_type
+                && matches!(
+                    a.state,
+                    store::ActionState::Running | store::ActionState::WaitForConfirmation
+                )
         });
     if already {
         return Ok(None);
@@ -350,7 +565,7 @@ pub(super) async fn assign_once(
     Ok(Some(
         state
             .store
-            .assign(target_id, ds_id, action_type)
+            .assign_with(target_id, ds_id, opts)
             .await?
             .action_id,
     ))
@@ -382,6 +597,7 @@ async fn assign_ds(
 ) -> Result<Json<AssignmentResult>, ApiError> {
     let req: AssignDsBody = parse_json(&body)?;
     let action_type = parse_action_type(req.action_type.as_deref())?;
+    let opts = assign_options(&state, action_type, &req.options)?;
     let t = target_or_404(&state, &controller_id).await?;
     if state.store.distribution_set(req.id).await?.is_none() {
         return Err(ApiError::NotFound);
@@ -389,6 +605,6 @@ async fn assign_ds(
     super::downgrade::check_downgrade(&state, t.target_id, &controller_id, req.id, req.downgrade)
         .await?;
     super::targetfilters::check_hw_compatible(&state, t.target_id, &controller_id, req.id).await?;
-    let outcome = assign_once(&state, t.target_id, req.id, action_type).await?;
+    let outcome = assign_once(&state, t.target_id, req.id, &opts).await?;
     Ok(Json(AssignmentResult::from_outcomes(vec![outcome])))
 }
