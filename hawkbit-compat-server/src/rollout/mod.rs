@@ -220,11 +220,19 @@ async fn run_groups(
                     }
                 }
                 if closed >= assigned {
+                    // As in hawkBit: a group whose actions are all closed is finished, whether
+                    // or not its success condition was met. If it was not, the next group is
+                    // not started and the rollout stays running until the operator triggers
+                    // the next group or stops it.
                     if marker == 0 {
-                        tx.set_group(g.rollout_group_id, GroupStatus::Error, 0, now)
-                            .await?;
-                        tx.set_status(RolloutStatus::Paused, now).await?;
-                        return Ok(());
+                        tracing::warn!(
+                            rollout = tx.rollout().rollout_id,
+                            group = g.position,
+                            installed = c.finished,
+                            of = assigned,
+                            "rollout group finished below its success condition; the next group \
+                             waits for triggerNextGroup"
+                        );
                     }
                     tx.set_group(g.rollout_group_id, GroupStatus::Finished, marker, now)
                         .await?;

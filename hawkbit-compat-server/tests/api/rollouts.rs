@@ -39,6 +39,7 @@ both_backends!(
     filter_queries_select_the_right_targets,
     rollout_splits_groups_skips_development_and_incompatible_targets,
     error_threshold_pauses_the_rollout_at_the_failing_group,
+    a_group_below_its_success_condition_waits_for_the_operator,
     operator_commands_follow_the_state_machine,
     auto_assignment_covers_present_and_future_targets,
     configuration_merges_with_precedence_and_versions,
@@ -410,6 +411,49 @@ async fn error_threshold_pauses_the_rollout_at_the_failing_group(store: Store) {
     rollout::tick(&store, 9).await.unwrap();
     let gs = store.rollout_groups(r.rollout_id).await.unwrap();
     assert_eq!(gs[2].status, GroupStatus::Running);
+    finish_running(&store, r.rollout_id, |_| false).await;
+    rollout::tick(&store, 10).await.unwrap();
+    assert_eq!(status(&store, r.rollout_id).await, RolloutStatus::Finished);
+}
+
+/// hawkBit's rule: a group whose actions all closed below its success condition (and below
+/// its error condition) is finished, the next group is not started, and the rollout keeps
+/// running until the operator triggers the next group.
+async fn a_group_below_its_success_condition_waits_for_the_operator(store: Store) {
+    for i in 0..10 {
+        target(&store, &format!("s{i}"), &[]).await;
+    }
+    let release = ds(&store, "os", "4.1").await;
+    let r = store
+        .create_rollout(
+            &new_rollout("r", "name==s*", release, groups(2, 100, Some(50))),
+            1,
+        )
+        .await
+        .unwrap();
+    rollout::tick(&store, 2).await.unwrap();
+    rollout::command(&store, r.rollout_id, Command::Start, None, 3)
+        .await
+        .unwrap();
+    rollout::tick(&store, 4).await.unwrap();
+    // One failure of five: 80 % installed (success needs 100 %), 20 % failed (error needs
+    // more than 50 %).
+    finish_running(&store, r.rollout_id, |c| c == "s0").await;
+    for now in 5..8 {
+        rollout::tick(&store, now).await.unwrap();
+    }
+    let gs = store.rollout_groups(r.rollout_id).await.unwrap();
+    let st: Vec<GroupStatus> = gs.iter().map(|g| g.status).collect();
+    assert_eq!(st, [GroupStatus::Finished, GroupStatus::Scheduled]);
+    assert_eq!(status(&store, r.rollout_id).await, RolloutStatus::Running);
+    rollout::command(&store, r.rollout_id, Command::TriggerNextGroup, None, 8)
+        .await
+        .unwrap();
+    rollout::tick(&store, 9).await.unwrap();
+    assert_eq!(
+        store.rollout_groups(r.rollout_id).await.unwrap()[1].status,
+        GroupStatus::Running
+    );
     finish_running(&store, r.rollout_id, |_| false).await;
     rollout::tick(&store, 10).await.unwrap();
     assert_eq!(status(&store, r.rollout_id).await, RolloutStatus::Finished);
