@@ -597,3 +597,46 @@ fn hex_sha256(data: &[u8]) -> String {
         .map(|b| format!("{b:02x}"))
         .collect()
 }
+
+#[tokio::test]
+async fn assigned_and_installed_distribution_sets_of_a_target() {
+    let app = crate::helpers::spawn_app().await;
+    let (_, token) = app.create_target("dev1").await;
+    let get = |what: &'static str| {
+        app.mgmt(reqwest::Method::GET, &format!("/targets/dev1/{what}"))
+            .send()
+    };
+    assert_eq!(get("assignedDS").await.unwrap().status(), 204);
+    assert_eq!(get("installedDS").await.unwrap().status(), 204);
+
+    let d = app
+        .deploy(
+            "dev1",
+            &[("fw.bin", b"fw")],
+            hawkbit_compat_server::store::ActionType::Forced,
+        )
+        .await;
+    let action = app.store.action(d.action_id).await.unwrap().unwrap();
+    let assigned: serde_json::Value = get("assignedDS").await.unwrap().json().await.unwrap();
+    assert_eq!(assigned["id"], action.distribution_set_id);
+    assert_eq!(
+        get("installedDS").await.unwrap().status(),
+        204,
+        "not installed yet"
+    );
+
+    let fb = app.ddi_url("dev1", &format!("/deploymentBase/{}/feedback", d.action_id));
+    let done =
+        serde_json::json!({"status": {"execution": "closed", "result": {"finished": "success"}}});
+    assert_eq!(app.post_json(&fb, &token, &done).await.status(), 200);
+    let installed: serde_json::Value = get("installedDS").await.unwrap().json().await.unwrap();
+    assert_eq!(installed["id"], action.distribution_set_id);
+    assert_eq!(
+        app.mgmt(reqwest::Method::GET, "/targets/nobody/installedDS")
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
+}

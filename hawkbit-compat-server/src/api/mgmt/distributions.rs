@@ -39,7 +39,7 @@ struct NewDsBody {
 
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
-struct DsBody {
+pub(super) struct DsBody {
     id: i64,
     name: String,
     version: String,

@@ -41,7 +41,48 @@ pub(super) fn router() -> Router<AppState> {
             "/targets/{controller_id}/autoConfirm/deactivate",
             post(deactivate_auto_confirm),
         )
-        .route("/targets/{controller_id}/assignedDS", post(assign_ds))
+        .route(
+            "/targets/{controller_id}/assignedDS",
+            get(assigned_ds).post(assign_ds),
+        )
+        .route("/targets/{controller_id}/installedDS", get(installed_ds))
+}
+
+/// The distribution set as JSON, or 204 when there is none (as hawkBit answers).
+async fn ds_or_no_content(
+    state: &AppState,
+    ds: Option<i64>,
+) -> Result<axum::response::Response, ApiError> {
+    use axum::response::IntoResponse;
+    let Some(id) = ds else {
+        return Ok(StatusCode::NO_CONTENT.into_response());
+    };
+    let ds = state
+        .store
+        .distribution_set(id)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    Ok(Json(super::distributions::DsBody::from(ds)).into_response())
+}
+
+/// `GET /targets/{id}/assignedDS`: the set of the target's newest assignment, finished or not.
+async fn assigned_ds(
+    State(state): State<AppState>,
+    Path(controller_id): Path<String>,
+) -> Result<axum::response::Response, ApiError> {
+    let t = target_or_404(&state, &controller_id).await?;
+    let newest = state.store.actions_of_target(t.target_id).await?;
+    ds_or_no_content(&state, newest.first().map(|a| a.distribution_set_id)).await
+}
+
+/// `GET /targets/{id}/installedDS`: the set the target last installed successfully.
+async fn installed_ds(
+    State(state): State<AppState>,
+    Path(controller_id): Path<String>,
+) -> Result<axum::response::Response, ApiError> {
+    let t = target_or_404(&state, &controller_id).await?;
+    let done = state.store.last_finished_action(t.target_id).await?;
+    ds_or_no_content(&state, done.map(|a| a.distribution_set_id)).await
 }
 
 #[derive(Debug, Deserialize)]
