@@ -6,6 +6,12 @@
 //! in `tmp/` (same file system) while MD5, SHA-1 and SHA-256 are computed, then the file is
 //! fsynced, renamed into place and the directory fsynced. A crash leaves at most an orphan in
 //! `tmp/`, which is emptied at startup, never a half-written object under its final name.
+//!
+//! The database row that makes an object an artifact is written after the rename, so a crash
+//! (or a refused insert) between the two leaves an object nothing refers to. Such objects are
+//! swept at startup ([`ArtifactStore::sweep_unreferenced`]), but only once they are an hour old:
+//! with several servers sharing the folder, a younger one may be another server's upload that
+//! is about to be recorded.
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -205,6 +211,14 @@ impl ArtifactStore {
             .map_err(io_err("check object"))?
         {
             let _ = tokio::fs::remove_file(&temp.path).await;
+            // Freshen it: an unreferenced copy might otherwise be swept before this upload's
+            // row is written.
+            let f = std::fs::File::options()
+                .write(true)
+                .open(&dest)
+                .map_err(io_err("open object"))?;
+            f.set_modified(std::time::SystemTime::now())
+                .map_err(io_err("touch object"))?;
             return Ok(temp.stored);
         }
         tokio::fs::rename(&temp.path, &dest)
@@ -216,6 +230,54 @@ impl ArtifactStore {
             .map_err(io_err("open object dir"))?;
         d.sync_all().await.map_err(io_err("fsync object dir"))?;
         Ok(temp.stored)
+    }
+
+    /// Deletes objects older than `min_age` whose SHA-256 is not in `referenced` (see the module
+    /// documentation); returns how many. Run before serving.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Io`] when the folder cannot be read; objects that cannot be removed are logged
+    /// and kept.
+    pub fn sweep_unreferenced(
+        &self,
+        referenced: &std::collections::HashSet<String>,
+        min_age: std::time::Duration,
+    ) -> Result<usize, Error> {
+        let objects = self.root.join("objects");
+        let mut removed = 0;
+        let Ok(prefixes) = std::fs::read_dir(&objects) else {
+            return Ok(0);
+        };
+        for prefix in prefixes {
+            let prefix = prefix.map_err(io_err("read objects dir"))?;
+            if !prefix.file_type().map_err(io_err("stat"))?.is_dir() {
+                continue;
+            }
+            for entry in std::fs::read_dir(prefix.path()).map_err(io_err("read objects dir"))? {
+                let entry = entry.map_err(io_err("read objects dir"))?;
+                let name = entry.file_name().to_string_lossy().into_owned();
+                if referenced.contains(&name) {
+                    continue;
+                }
+                let age = entry
+                    .metadata()
+                    .and_then(|m| m.modified())
+                    .ok()
+                    .and_then(|t| t.elapsed().ok())
+                    .unwrap_or_default();
+                if age < min_age {
+                    continue;
+                }
+                match std::fs::remove_file(entry.path()) {
+                    Ok(()) => removed += 1,
+                    Err(e) => {
+                        tracing::warn!(object = %name, error = %e, "cannot remove an unreferenced object")
+                    }
+                }
+            }
+        }
+        Ok(removed)
     }
 
     /// Streams, hashes and stores `body` in one go.
@@ -344,6 +406,44 @@ mod tests {
         assert_eq!(
             std::fs::read_dir(dir.path().join("tmp")).unwrap().count(),
             0
+        );
+    }
+
+    #[tokio::test]
+    async fn sweep_removes_old_unreferenced_objects_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = ArtifactStore::open(dir.path()).await.unwrap();
+        let kept = store
+            .store_stream(chunks(&[b"kept"]), 1 << 20)
+            .await
+            .unwrap();
+        let orphan = store
+            .store_stream(chunks(&[b"orphan"]), 1 << 20)
+            .await
+            .unwrap();
+        let young = store
+            .store_stream(chunks(&[b"young"]), 1 << 20)
+            .await
+            .unwrap();
+        let hour_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+        for f in [&kept, &orphan] {
+            std::fs::File::options()
+                .write(true)
+                .open(store.path_of(&f.sha256).unwrap())
+                .unwrap()
+                .set_modified(hour_ago)
+                .unwrap();
+        }
+        let referenced = [kept.sha256.clone()].into_iter().collect();
+        let n = store
+            .sweep_unreferenced(&referenced, std::time::Duration::from_secs(600))
+            .unwrap();
+        assert_eq!(n, 1);
+        assert!(store.path_of(&kept.sha256).unwrap().exists());
+        assert!(!store.path_of(&orphan.sha256).unwrap().exists());
+        assert!(
+            store.path_of(&young.sha256).unwrap().exists(),
+            "too young to judge"
         );
     }
 }

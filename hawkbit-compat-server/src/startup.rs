@@ -146,6 +146,14 @@ impl Application {
         let instance_lock = lock_sqlite_database(&config.database_url)?;
         let store = Store::connect(&config.database_url).await?;
         let artifacts = ArtifactStore::open(config.artifact_dir()).await?;
+        // Objects left by uploads that never got their database row (a crash in between).
+        let swept = artifacts.sweep_unreferenced(
+            &store.artifact_hashes().await?,
+            std::time::Duration::from_secs(3600),
+        )?;
+        if swept > 0 {
+            tracing::info!(swept, "removed artifact files no release refers to");
+        }
         bootstrap_admin(&store, &config).await?;
         // Loaded before binding, so a bad certificate fails the start, not the first handshake.
         let tls = match &config.tls {

@@ -90,4 +90,12 @@ impl Store {
             .await?;
         row.as_ref().map(artifact_from_row).transpose()
     }
+
+    /// The SHA-256 of every artifact (what the artifact folder must keep).
+    pub async fn artifact_hashes(&self) -> Result<std::collections::HashSet<String>, Error> {
+        let rows: Vec<String> = sqlx::query_scalar("SELECT DISTINCT sha256 FROM artifact")
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows.into_iter().collect())
+    }
 }
