@@ -6,6 +6,11 @@ require example-ota-workspace.inc
 # Crates from Cargo.lock (ci/crates-inc).
 require update-agent-crates.inc
 
+# update-agent-check-bundle (installed beside the agent; it checks local
+# uploads) links the bundle library: OpenSSL and libsquashfs. The daemon
+# itself links neither.
+DEPENDS += "openssl pkgconfig-native squashfs-tools-ng"
+
 SRC_URI:append = " \
     file://agent.toml \
     file://update-agent.service \

@@ -214,6 +214,9 @@ pub struct Local {
     pub max_bundle_bytes: u64,
     /// Keyring for checking uploads before they reach RAUC (the same as RAUC's).
     pub keyring: PathBuf,
+    /// The program that checks an upload (`update-agent-check-bundle`);
+    /// by default the one installed next to `update-agent`.
+    pub checker: Option<PathBuf>,
 }
 
 /// The whole file.

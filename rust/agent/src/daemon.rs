@@ -123,6 +123,10 @@ impl Daemon {
         let mut tasks = tokio::task::JoinSet::new();
         if let Some(local) = self.cfg.local.clone() {
             let token = read_secret(&local.token_file, "local upload token")?;
+            let checker = crate::local::checker_path(&local);
+            if checker.parent().is_some_and(|d| !d.as_os_str().is_empty()) && !checker.is_file() {
+                warn!(checker = %checker.display(), "the bundle checker is missing: local uploads will be refused");
+            }
             let listener = tokio::net::TcpListener::bind(&local.listen)
                 .await
                 .with_context(|| format!("listening on {}", local.listen))?;

@@ -299,9 +299,22 @@ async fn dropped_connection_and_agent_restart_resume_the_download() {
     );
     // The agent process dies and starts again (same state directory).
     drop(d);
+    let sent_before = proxy
+        .bytes_to_client
+        .load(std::sync::atomic::Ordering::SeqCst);
     let d = daemon(cfg).await;
     let (step, _) = d.tick().await;
     assert_eq!(step, Some(Step::Installed(action as u64)));
+    // What crossed the link after the restart: the missing part (plus a few
+    // small DDI answers), not the whole bundle again.
+    let resumed = proxy
+        .bytes_to_client
+        .load(std::sync::atomic::Ordering::SeqCst)
+        - sent_before;
+    assert!(
+        resumed >= size - kept && resumed < size,
+        "{resumed} bytes sent after the restart; bundle {size}, kept {kept}"
+    );
     let ranges = proxy.range_requests();
     assert_eq!(ranges.len(), 1, "one resumed request: {ranges:?}");
     let from: u64 = ranges[0]
@@ -386,9 +399,10 @@ async fn local_upload_installs_good_bundles_and_refuses_unknown_signers() {
     let local_token = dev.path("local.token");
     std::fs::write(&local_token, "local-secret-0123456789").unwrap();
     let extra = format!(
-        "[local]\nlisten = \"127.0.0.1:0\"\ntoken_file = \"{}\"\nkeyring = \"{}\"\nmax_bundle_bytes = 20000000\n",
+        "[local]\nlisten = \"127.0.0.1:0\"\ntoken_file = \"{}\"\nkeyring = \"{}\"\nmax_bundle_bytes = 20000000\nchecker = \"{}\"\n",
         local_token.display(),
-        dev.pki.keyring().display()
+        dev.pki.keyring().display(),
+        env!("CARGO_BIN_EXE_update-agent-check-bundle"),
     );
     let cfg = config(&dev, &srv.base, "dev1", &token, &extra);
     let d = daemon(cfg.clone()).await;

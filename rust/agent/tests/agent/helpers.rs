@@ -61,7 +61,7 @@ impl Device {
         let signer = Signer::load(
             pki.signer.cert(),
             pki.signer.key(),
-            &[pki.inter.cert_path.clone()],
+            std::slice::from_ref(&pki.inter.cert_path),
         )
         .unwrap();
         ota_bundle::create(
