@@ -240,20 +240,35 @@ pub(crate) fn push_development_exclusion(sql: &mut Sql, queries: &[&Node]) {
 /// Appends "the target whose id is `target_expr` may install distribution set `ds`": the set
 /// declares no hardware revisions, or the target's `hw_revision` attribute is one of them.
 pub(crate) fn push_compatible(sql: &mut Sql, target_expr: &str, ds: i64) {
-    sql.push(
-        "(NOT EXISTS (SELECT 1 FROM distribution_set_hw_revision ch \
-         WHERE ch.distribution_set_id = ",
-    );
-    sql.int(ds);
-    sql.push(
-        ") OR EXISTS (SELECT 1 FROM target_attribute ca JOIN distribution_set_hw_revision ch2 \
-         ON ch2.hw_revision = ca.attr_value WHERE ca.attr_key = 'hw_revision' AND ca.target_id = ",
-    );
-    sql.push(target_expr);
-    sql.push(" AND ch2.distribution_set_id = ");
-    sql.int(ds);
-    sql.push("))");
+    // Per dimension: the set lists nothing, or the target's attribute is one it lists. One
+    // parenthesized expression, so callers can negate it.
+    sql.push("(");
+    for (i, (table, column, attr)) in COMPAT_DIMENSIONS.iter().enumerate() {
+        if i > 0 {
+            sql.push(" AND ");
+        }
+        sql.push(&format!(
+            "(NOT EXISTS (SELECT 1 FROM {table} ch WHERE ch.distribution_set_id = "
+        ));
+        sql.int(ds);
+        sql.push(&format!(
+            ") OR EXISTS (SELECT 1 FROM target_attribute ca JOIN {table} ch2 \
+             ON ch2.{column} = ca.attr_value WHERE ca.attr_key = '{attr}' AND ca.target_id = "
+        ));
+        sql.push(target_expr);
+        sql.push(" AND ch2.distribution_set_id = ");
+        sql.int(ds);
+        sql.push("))");
+    }
+    sql.push(")");
 }
+
+/// What a distribution set can restrict, each against one target attribute: (table, column,
+/// attribute). Fixed strings, never input.
+const COMPAT_DIMENSIONS: [(&str, &str, &str); 2] = [
+    ("distribution_set_hw_revision", "hw_revision", "hw_revision"),
+    ("distribution_set_variant", "variant", "variant"),
+];
 
 /// Parses a stored query; stored queries were validated on the way in.
 pub(crate) fn parse_stored(q: &str) -> Result<Node, Error> {
@@ -310,9 +325,11 @@ pub struct TargetFilter {
 /// Why a target may not get a distribution set.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Incompatible {
+    /// The target attribute that does not fit: `hw_revision` or `variant`.
+    pub attribute: &'static str,
     /// What the set supports.
     pub supported: Vec<String>,
-    /// What the target reports (`None`: no `hw_revision` attribute).
+    /// What the target reports (`None`: no such attribute).
     pub reported: Option<String>,
 }
 
@@ -765,19 +782,41 @@ impl Store {
 
     /// Replaces the hardware revisions a distribution set supports (empty: any).
     pub async fn set_ds_hw_revisions(&self, ds: i64, revisions: &[String]) -> Result<(), Error> {
+        self.set_ds_compat(0, ds, revisions).await
+    }
+
+    /// The hardware revisions a distribution set supports (empty: any).
+    pub async fn ds_hw_revisions(&self, ds: i64) -> Result<Vec<String>, Error> {
+        self.ds_compat(0, ds).await
+    }
+
+    /// Replaces the RAUC variants a distribution set supports (empty: any).
+    pub async fn set_ds_variants(&self, ds: i64, variants: &[String]) -> Result<(), Error> {
+        self.set_ds_compat(1, ds, variants).await
+    }
+
+    /// The RAUC variants a distribution set supports (empty: any).
+    pub async fn ds_variants(&self, ds: i64) -> Result<Vec<String>, Error> {
+        self.ds_compat(1, ds).await
+    }
+
+    async fn set_ds_compat(&self, dim: usize, ds: i64, values: &[String]) -> Result<(), Error> {
+        let (table, column, _) = COMPAT_DIMENSIONS[dim];
         let _changing = self.changing();
         let mut tx = self.begin_write().await?;
-        sqlx::query("DELETE FROM distribution_set_hw_revision WHERE distribution_set_id = $1")
+        sqlx::query(&format!(
+            "DELETE FROM {table} WHERE distribution_set_id = $1"
+        ))
+        .bind(ds)
+        .execute(&mut *tx)
+        .await?;
+        for v in values {
+            sqlx::query(&format!(
+                "INSERT INTO {table} (distribution_set_id, {column}) VALUES ($1, $2) \
+                 ON CONFLICT DO NOTHING"
+            ))
             .bind(ds)
-            .execute(&mut *tx)
-            .await?;
-        for r in revisions {
-            sqlx::query(
-                "INSERT INTO distribution_set_hw_revision (distribution_set_id, hw_revision) \
-                 VALUES ($1, $2) ON CONFLICT DO NOTHING",
-            )
-            .bind(ds)
-            .bind(r)
+            .bind(v)
             .execute(&mut *tx)
             .await?;
         }
@@ -785,41 +824,44 @@ impl Store {
         Ok(())
     }
 
-    /// The hardware revisions a distribution set supports (empty: any).
-    pub async fn ds_hw_revisions(&self, ds: i64) -> Result<Vec<String>, Error> {
-        Ok(sqlx::query_scalar(
-            "SELECT hw_revision FROM distribution_set_hw_revision WHERE distribution_set_id = $1 \
-             ORDER BY hw_revision",
-        )
+    async fn ds_compat(&self, dim: usize, ds: i64) -> Result<Vec<String>, Error> {
+        let (table, column, _) = COMPAT_DIMENSIONS[dim];
+        Ok(sqlx::query_scalar(&format!(
+            "SELECT {column} FROM {table} WHERE distribution_set_id = $1 ORDER BY {column}"
+        ))
         .bind(ds)
         .fetch_all(&self.pool)
         .await?)
     }
 
-    /// Checks that the target's `hw_revision` attribute is one the set supports.
+    /// Checks that the target's `hw_revision` and `variant` attributes are ones the set
+    /// supports (a set that lists none of a kind accepts any).
     pub async fn check_compatible(
         &self,
         target_id: i64,
         ds: i64,
     ) -> Result<Result<(), Incompatible>, Error> {
-        let supported = self.ds_hw_revisions(ds).await?;
-        if supported.is_empty() {
-            return Ok(Ok(()));
+        for (dim, (_, _, attr)) in COMPAT_DIMENSIONS.iter().enumerate() {
+            let supported = self.ds_compat(dim, ds).await?;
+            if supported.is_empty() {
+                continue;
+            }
+            let reported: Option<String> = sqlx::query_scalar(
+                "SELECT attr_value FROM target_attribute WHERE target_id = $1 AND attr_key = $2",
+            )
+            .bind(target_id)
+            .bind(*attr)
+            .fetch_optional(&self.pool)
+            .await?;
+            if !reported.as_ref().is_some_and(|r| supported.contains(r)) {
+                return Ok(Err(Incompatible {
+                    attribute: attr,
+                    supported,
+                    reported,
+                }));
+            }
         }
-        let reported: Option<String> = sqlx::query_scalar(
-            "SELECT attr_value FROM target_attribute WHERE target_id = $1 AND attr_key = 'hw_revision'",
-        )
-        .bind(target_id)
-        .fetch_optional(&self.pool)
-        .await?;
-        if reported.as_ref().is_some_and(|r| supported.contains(r)) {
-            Ok(Ok(()))
-        } else {
-            Ok(Err(Incompatible {
-                supported,
-                reported,
-            }))
-        }
+        Ok(Ok(()))
     }
 }
 

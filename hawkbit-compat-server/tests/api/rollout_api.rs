@@ -338,6 +338,104 @@ async fn incompatible_hardware_is_refused_with_a_clear_message() {
     .await;
 }
 
+/// RAUC variants restrict a set like hardware revisions do, against the `variant` attribute the
+/// agent reports, in direct assignments and in rollouts; both kinds must fit when both are set.
+#[tokio::test]
+async fn rauc_variants_restrict_assignments_and_rollouts() {
+    let app = app().await;
+    with_attrs(
+        &app,
+        "v-b",
+        &[("hw_revision", "rev-b"), ("variant", "imx8-b")],
+    )
+    .await;
+    with_attrs(
+        &app,
+        "v-c",
+        &[("hw_revision", "rev-b"), ("variant", "imx8-c")],
+    )
+    .await;
+    with_attrs(&app, "v-none", &[("hw_revision", "rev-b")]).await;
+    let ds = new_ds(&app, "fw-variants", &["rev-b"]).await;
+    let v = ok(
+        &app,
+        Method::PUT,
+        &format!("/distributionsets/{ds}/variants"),
+        Some(json!(["imx8-b"])),
+    )
+    .await;
+    assert_eq!(v, json!(["imx8-b"]));
+    let (s, err) = send(
+        &app,
+        Method::POST,
+        "/targets/v-c/assignedDS",
+        Some(json!({"id": ds})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    let msg = err["message"].as_str().unwrap();
+    assert!(
+        msg.contains("RAUC variants [imx8-b]") && msg.contains("reports variant \"imx8-c\""),
+        "{msg}"
+    );
+    let (s, err) = send(
+        &app,
+        Method::POST,
+        "/targets/v-none/assignedDS",
+        Some(json!({"id": ds})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(err["message"]
+        .as_str()
+        .unwrap()
+        .contains("has not reported a variant"));
+    ok(
+        &app,
+        Method::POST,
+        "/targets/v-b/assignedDS",
+        Some(json!({"id": ds})),
+    )
+    .await;
+
+    // A rollout over all three assigns only the fitting one and counts the others.
+    let ds2 = new_ds(&app, "fw-variants-2", &[]).await;
+    ok(
+        &app,
+        Method::PUT,
+        &format!("/distributionsets/{ds2}/variants"),
+        Some(json!(["imx8-c"])),
+    )
+    .await;
+    let r = ok(
+        &app,
+        Method::POST,
+        "/rollouts",
+        Some(
+            json!({"name": "variants", "targetFilterQuery": "controllerid==v-*",
+                    "distributionSetId": ds2, "amountGroups": 1}),
+        ),
+    )
+    .await;
+    let id = r["id"].as_i64().unwrap();
+    ok(&app, Method::POST, &format!("/rollouts/{id}/start"), None).await;
+    let groups = ok(
+        &app,
+        Method::GET,
+        &format!("/rollouts/{id}/deploygroups"),
+        None,
+    )
+    .await;
+    let g = &groups["content"][0]["totalTargetsPerStatus"];
+    assert_eq!(
+        (g["notcompatible"].as_i64(), g["running"].as_i64()),
+        (Some(2), Some(1)),
+        "{g}"
+    );
+    let acts = ok(&app, Method::GET, "/targets/v-c/actions", None).await;
+    assert_eq!(acts["content"][0]["distributionSetId"], ds2);
+}
+
 #[tokio::test]
 async fn rollout_life_cycle_over_the_management_api() {
     let app = spawn_app_with(|c| {

@@ -35,6 +35,9 @@ struct NewDsBody {
     /// Supported hardware revisions (target attribute `hw_revision`); empty: any.
     #[serde(default, rename = "hwRevisions")]
     hw_revisions: Vec<String>,
+    /// Supported RAUC variants (target attribute `variant`); empty: any.
+    #[serde(default)]
+    variants: Vec<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -79,11 +82,12 @@ async fn create(
     for d in &items {
         check_name("name", &d.name, 128)?;
         check_name("version", &d.version, 64)?;
-        super::targetfilters::check_hw_revisions(&d.hw_revisions)?;
+        super::targetfilters::check_compat_list("hwRevisions", &d.hw_revisions)?;
+        super::targetfilters::check_compat_list("variants", &d.variants)?;
     }
     let mut out = Vec::with_capacity(items.len());
     for d in items {
-        let hw_revisions = d.hw_revisions;
+        let (hw_revisions, variants) = (d.hw_revisions, d.variants);
         let new = NewDistributionSet {
             name: d.name,
             version: d.version,
@@ -101,6 +105,10 @@ async fn create(
         state
             .store
             .set_ds_hw_revisions(created.distribution_set_id, &hw_revisions)
+            .await?;
+        state
+            .store
+            .set_ds_variants(created.distribution_set_id, &variants)
             .await?;
         out.push(created.into());
     }

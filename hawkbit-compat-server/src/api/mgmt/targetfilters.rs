@@ -43,6 +43,10 @@ pub(super) fn router() -> Router<AppState> {
             "/distributionsets/{id}/hwRevisions",
             get(show_hw_revisions).put(put_hw_revisions),
         )
+        .route(
+            "/distributionsets/{id}/variants",
+            get(show_variants).put(put_variants),
+        )
         .route("/targetfilters", get(list_filters).post(create_filter))
         .route(
             "/targetfilters/{id}",
@@ -616,8 +620,8 @@ async fn clear_auto_assign(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// Refuses an assignment of distribution set `ds` to a target whose hardware revision the set
-/// does not support (422 with both sides named).
+/// Refuses an assignment of distribution set `ds` to a target whose hardware revision or RAUC
+/// variant the set does not support (422 with both sides named).
 pub(super) async fn check_hw_compatible(
     state: &AppState,
     target_id: i64,
@@ -627,28 +631,36 @@ pub(super) async fn check_hw_compatible(
     match state.store.check_compatible(target_id, ds).await? {
         Ok(()) => Ok(()),
         Err(store::Incompatible {
+            attribute,
             supported,
             reported,
-        }) => Err(ApiError::Unprocessable(format!(
-            "distribution set {ds} supports hardware revisions [{}]; target {controller_id} {}",
-            supported.join(", "),
-            match reported {
-                Some(r) => format!("reports hw_revision {r:?}"),
-                None => "has not reported a hw_revision attribute".to_owned(),
-            }
-        ))),
+        }) => {
+            let what = if attribute == "variant" {
+                "RAUC variants"
+            } else {
+                "hardware revisions"
+            };
+            Err(ApiError::Unprocessable(format!(
+                "distribution set {ds} supports {what} [{}]; target {controller_id} {}",
+                supported.join(", "),
+                match reported {
+                    Some(r) => format!("reports {attribute} {r:?}"),
+                    None => format!("has not reported a {attribute} attribute"),
+                }
+            )))
+        }
     }
 }
 
-/// Validates a list of hardware revisions.
-pub(super) fn check_hw_revisions(revs: &[String]) -> Result<(), ApiError> {
-    if revs.len() > 100 {
-        return Err(ApiError::BadRequest(
-            "at most 100 hardware revisions".into(),
-        ));
+/// Validates a list of hardware revisions or variants (`field` names it in errors).
+pub(super) fn check_compat_list(field: &str, values: &[String]) -> Result<(), ApiError> {
+    if values.len() > 100 {
+        return Err(ApiError::BadRequest(format!(
+            "{field}: at most 100 entries"
+        )));
     }
-    for r in revs {
-        check_name("hwRevisions[]", r, 128)?;
+    for v in values {
+        check_name(&format!("{field}[]"), v, 128)?;
     }
     Ok(())
 }
@@ -658,11 +670,7 @@ async fn show_hw_revisions(
     State(state): State<AppState>,
     Path(id): Path<i64>,
 ) -> Result<Json<Vec<String>>, ApiError> {
-    state
-        .store
-        .distribution_set(id)
-        .await?
-        .ok_or(ApiError::NotFound)?;
+    ds_or_404(&state, id).await?;
     Ok(Json(state.store.ds_hw_revisions(id).await?))
 }
 
@@ -673,12 +681,39 @@ async fn put_hw_revisions(
     body: Bytes,
 ) -> Result<Json<Vec<String>>, ApiError> {
     let revs: Vec<String> = parse_json(&body)?;
-    check_hw_revisions(&revs)?;
+    check_compat_list("hwRevisions", &revs)?;
+    ds_or_404(&state, id).await?;
+    state.store.set_ds_hw_revisions(id, &revs).await?;
+    Ok(Json(state.store.ds_hw_revisions(id).await?))
+}
+
+/// `GET /distributionsets/{id}/variants`: `["imx8-b", ...]`, empty when any variant is fine.
+async fn show_variants(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+) -> Result<Json<Vec<String>>, ApiError> {
+    ds_or_404(&state, id).await?;
+    Ok(Json(state.store.ds_variants(id).await?))
+}
+
+/// `PUT /distributionsets/{id}/variants` with `["imx8-b"]` (or `[]` for any).
+async fn put_variants(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+    body: Bytes,
+) -> Result<Json<Vec<String>>, ApiError> {
+    let variants: Vec<String> = parse_json(&body)?;
+    check_compat_list("variants", &variants)?;
+    ds_or_404(&state, id).await?;
+    state.store.set_ds_variants(id, &variants).await?;
+    Ok(Json(state.store.ds_variants(id).await?))
+}
+
+async fn ds_or_404(state: &AppState, id: i64) -> Result<(), ApiError> {
     state
         .store
         .distribution_set(id)
         .await?
-        .ok_or(ApiError::NotFound)?;
-    state.store.set_ds_hw_revisions(id, &revs).await?;
-    Ok(Json(state.store.ds_hw_revisions(id).await?))
+        .map(|_| ())
+        .ok_or(ApiError::NotFound)
 }
