@@ -6,7 +6,6 @@
 //! while the module belongs to one of its open or installed actions.
 
 use std::collections::VecDeque;
-use std::io::SeekFrom;
 
 use axum::body::Body;
 use axum::extract::State;
@@ -16,7 +15,6 @@ use axum::Json;
 use bytes::Bytes;
 use ota_ddi::paths::MD5SUM_SUFFIX;
 use ota_ddi::ArtifactList;
-use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
 use super::deployment::{wire_artifact, MAX_STATUS_ENTRIES};
 use super::DdiTarget;
@@ -27,8 +25,9 @@ use crate::store;
 const BOUNDARY: &str = "THIS_STRING_SEPARATES_MULTIPART";
 /// More ranges than this in one request are answered with the whole file instead.
 const MAX_RANGES: usize = 32;
-/// Read size while streaming a file.
-const CHUNK: u64 = 64 * 1024;
+/// Read size while streaming a file: one blocking-pool hop per chunk, so not too small; at most
+/// about two chunks are held per response, so not too large for a fleet downloading at once.
+const CHUNK: u64 = 256 * 1024;
 
 /// The module addressed by `{module_id}`, if this device may see it.
 async fn own_module(state: &AppState, ddi: &DdiTarget) -> Result<i64, ApiError> {
@@ -242,23 +241,26 @@ fn segments_len(segs: &[Segment]) -> u64 {
 }
 
 /// Streams the segments, reading file parts in [`CHUNK`]-sized pieces; memory stays flat
-/// however large the bundle.
-fn stream_body(file: tokio::fs::File, segs: Vec<Segment>) -> Body {
-    let state = (file, VecDeque::from(segs));
-    let stream = futures_util::stream::unfold(state, |(mut file, mut segs)| async move {
+/// however large the bundle. Each piece is one positioned read (`pread`) on the blocking pool:
+/// no seek, and one thread hop per piece.
+fn stream_body(file: std::fs::File, segs: Vec<Segment>) -> Body {
+    let state = (std::sync::Arc::new(file), VecDeque::from(segs));
+    let stream = futures_util::stream::unfold(state, |(file, mut segs)| async move {
         let seg = segs.pop_front()?;
         match seg {
             Segment::Bytes(b) => Some((Ok(b), (file, segs))),
             Segment::File { start, len } => {
                 let n = len.min(CHUNK);
-                let mut buf = vec![0u8; usize::try_from(n).unwrap_or(0)];
-                let read = async {
-                    file.seek(SeekFrom::Start(start)).await?;
-                    file.read_exact(&mut buf).await?;
-                    Ok::<_, std::io::Error>(())
-                };
-                match read.await {
-                    Ok(()) => {
+                let reader = file.clone();
+                let read = tokio::task::spawn_blocking(move || {
+                    use std::os::unix::fs::FileExt;
+                    let mut buf = vec![0u8; usize::try_from(n).unwrap_or(0)];
+                    reader.read_exact_at(&mut buf, start).map(|()| buf)
+                })
+                .await
+                .unwrap_or_else(|e| Err(std::io::Error::other(e)));
+                match read {
+                    Ok(buf) => {
                         if len > n {
                             segs.push_front(Segment::File {
                                 start: start + n,
@@ -359,7 +361,7 @@ async fn serve_file(
                     context: "open artifact for download",
                     source,
                 })?;
-        stream_body(file, segs)
+        stream_body(file.into_std().await, segs)
     };
 
     let mut resp = Response::new(body);
