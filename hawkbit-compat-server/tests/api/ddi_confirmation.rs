@@ -27,6 +27,17 @@ async fn assign(app: &TestApp, controller: &str, ds: i64, extra: Value) -> i64 {
     v["assignedActions"][0]["id"].as_i64().unwrap()
 }
 
+/// A DDI GET that must answer JSON.
+async fn get_json(app: &TestApp, url: &str, token: &str) -> Value {
+    app.ddi(Method::GET, url, token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
 async fn action_status(app: &TestApp, controller: &str, id: i64) -> String {
     let v: Value = app
         .mgmt(Method::GET, &format!("/targets/{controller}/actions"))
@@ -81,32 +92,14 @@ async fn an_action_waits_until_the_device_confirms_it() {
     assert_eq!(r.status(), 404);
 
     // The overview names the waiting action and offers auto-confirm.
-    let base: Value = app
-        .ddi(
-            Method::GET,
-            &app.ddi_url("dev1", "/confirmationBase"),
-            &token,
-        )
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let base: Value = get_json(&app, &app.ddi_url("dev1", "/confirmationBase"), &token).await;
     assert_eq!(base["autoConfirm"], json!({"active": false}));
     assert_eq!(base["_links"]["confirmationBase"]["href"], href.as_str());
     assert!(base["_links"]["activateAutoConfirm"].is_object());
     assert!(base["_links"].get("deactivateAutoConfirm").is_none());
 
     // What would be deployed, shaped like a deployment.
-    let details: Value = app
-        .ddi(Method::GET, &href, &token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let details: Value = get_json(&app, &href, &token).await;
     assert_eq!(details["id"], id.to_string());
     assert_eq!(details["confirmation"]["download"], "forced");
     assert_eq!(
@@ -165,18 +158,7 @@ async fn auto_confirm_confirms_what_waits_and_what_comes() {
     // Already on: 409.
     assert_eq!(app.post_json(&activate, &token, &body).await.status(), 409);
 
-    let base: Value = app
-        .ddi(
-            Method::GET,
-            &app.ddi_url("dev1", "/confirmationBase"),
-            &token,
-        )
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let base: Value = get_json(&app, &app.ddi_url("dev1", "/confirmationBase"), &token).await;
     assert_eq!(base["autoConfirm"]["active"], true);
     assert_eq!(base["autoConfirm"]["initiator"], "user@device");
     assert_eq!(base["autoConfirm"]["remark"], "always fine");

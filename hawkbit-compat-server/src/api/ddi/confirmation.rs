@@ -15,7 +15,7 @@ use ota_ddi::{
     ConfirmationBaseAction, ConfirmationFeedback, ConfirmationLinks, Link,
 };
 
-use super::deployment::{build, DeploymentQuery};
+use super::deployment::{describe_in_state, DeploymentQuery};
 use super::poll::cache_key;
 use super::{ddi_id, DdiTarget};
 use crate::api::{base_url, parse_json, ApiError, AppState};
@@ -77,18 +77,8 @@ pub(super) async fn confirmation_action(
     Query(q): Query<DeploymentQuery>,
     headers: HeaderMap,
 ) -> Result<Json<ConfirmationBaseAction>, ApiError> {
-    let action = ddi.own_action(&state).await?;
-    if action.state != ActionState::WaitForConfirmation {
-        return Err(ApiError::NotFound);
-    }
-    let body = build(
-        &state,
-        &ddi,
-        &action,
-        q.action_history,
-        &base_url(&state.config, &headers),
-    )
-    .await?;
+    let body =
+        describe_in_state(&state, &ddi, ActionState::WaitForConfirmation, &q, &headers).await?;
     Ok(Json(ConfirmationBaseAction {
         id: body.id,
         confirmation: body.deployment,

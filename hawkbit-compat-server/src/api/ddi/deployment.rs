@@ -82,19 +82,32 @@ pub(super) async fn installed_base(
     Query(q): Query<DeploymentQuery>,
     headers: HeaderMap,
 ) -> Result<Json<DeploymentBase>, ApiError> {
-    let action = ddi.own_action(&state).await?;
-    if action.state != ActionState::Finished {
+    Ok(Json(
+        describe_in_state(&state, &ddi, ActionState::Finished, &q, &headers).await?,
+    ))
+}
+
+/// The device's action addressed by the path, described as a deployment, if it is in state
+/// `wanted` (else 404, as for an action that does not exist).
+pub(super) async fn describe_in_state(
+    state: &AppState,
+    ddi: &DdiTarget,
+    wanted: ActionState,
+    q: &DeploymentQuery,
+    headers: &HeaderMap,
+) -> Result<DeploymentBase, ApiError> {
+    let action = ddi.own_action(state).await?;
+    if action.state != wanted {
         return Err(ApiError::NotFound);
     }
-    let body = build(
-        &state,
-        &ddi,
+    build(
+        state,
+        ddi,
         &action,
         q.action_history,
-        &base_url(&state.config, &headers),
+        &base_url(&state.config, headers),
     )
-    .await?;
-    Ok(Json(body))
+    .await
 }
 
 fn handling(action_type: ActionType) -> (HandlingType, HandlingType) {
