@@ -115,16 +115,40 @@ impl From<TargetTag> for TagBody {
     }
 }
 
+/// A short list served whole, as one page.
+fn whole<T, B: From<T>>(items: Vec<T>) -> Json<PagedList<B>> {
+    let items: Vec<B> = items.into_iter().map(Into::into).collect();
+    let total = i64::try_from(items.len()).unwrap_or(i64::MAX);
+    Json(PagedList::new(items, total))
+}
+
+/// Creates every named item of a `POST` array, after checking all names first (a bad name
+/// creates nothing); a taken name is 409 naming it.
+async fn create_named<N, T, B, F, Fut>(
+    what: &'static str,
+    items: Vec<N>,
+    name: impl Fn(&N) -> &str,
+    create: F,
+) -> Result<(StatusCode, Json<Vec<B>>), ApiError>
+where
+    B: From<T>,
+    F: Fn(N) -> Fut,
+    Fut: std::future::Future<Output = Result<T, store::Error>>,
+{
+    for item in &items {
+        check_name("name", name(item), 64)?;
+    }
+    let mut out = Vec::with_capacity(items.len());
+    for item in items {
+        let n = name(&item).to_owned();
+        let created = create(item).await.map_err(conflict_on_name(what, n))?;
+        out.push(created.into());
+    }
+    Ok((StatusCode::CREATED, Json(out)))
+}
+
 async fn list_tags(State(state): State<AppState>) -> Result<Json<PagedList<TagBody>>, ApiError> {
-    let tags: Vec<TagBody> = state
-        .store
-        .list_target_tags()
-        .await?
-        .into_iter()
-        .map(Into::into)
-        .collect();
-    let total = i64::try_from(tags.len()).unwrap_or(i64::MAX);
-    Ok(Json(PagedList::new(tags, total)))
+    Ok(whole(state.store.list_target_tags().await?))
 }
 
 /// `POST /targettags` with `[{"name", "description", "colour"}]`.
@@ -133,19 +157,19 @@ async fn create_tags(
     body: Bytes,
 ) -> Result<(StatusCode, Json<Vec<TagBody>>), ApiError> {
     let items: Vec<NewTagBody> = parse_json(&body)?;
-    for t in &items {
-        check_name("name", &t.name, 64)?;
-    }
-    let mut out = Vec::with_capacity(items.len());
-    for t in items {
-        let created = state
-            .store
-            .create_target_tag(&t.name, &t.description, &t.colour)
-            .await
-            .map_err(conflict_on_name("tag", t.name.clone()))?;
-        out.push(created.into());
-    }
-    Ok((StatusCode::CREATED, Json(out)))
+    let state = &state;
+    create_named(
+        "tag",
+        items,
+        |t| &t.name,
+        |t| async move {
+            state
+                .store
+                .create_target_tag(&t.name, &t.description, &t.colour)
+                .await
+        },
+    )
+    .await
 }
 
 async fn show_tag(
@@ -311,15 +335,7 @@ impl From<TargetType> for TypeBody {
 }
 
 async fn list_types(State(state): State<AppState>) -> Result<Json<PagedList<TypeBody>>, ApiError> {
-    let types: Vec<TypeBody> = state
-        .store
-        .list_target_types()
-        .await?
-        .into_iter()
-        .map(Into::into)
-        .collect();
-    let total = i64::try_from(types.len()).unwrap_or(i64::MAX);
-    Ok(Json(PagedList::new(types, total)))
+    Ok(whole(state.store.list_target_types().await?))
 }
 
 /// `POST /targettypes` with `[{"name", "description"}]`.
@@ -328,19 +344,19 @@ async fn create_types(
     body: Bytes,
 ) -> Result<(StatusCode, Json<Vec<TypeBody>>), ApiError> {
     let items: Vec<NewTypeBody> = parse_json(&body)?;
-    for t in &items {
-        check_name("name", &t.name, 64)?;
-    }
-    let mut out = Vec::with_capacity(items.len());
-    for t in items {
-        let created = state
-            .store
-            .create_target_type(&t.name, &t.description)
-            .await
-            .map_err(conflict_on_name("target type", t.name.clone()))?;
-        out.push(created.into());
-    }
-    Ok((StatusCode::CREATED, Json(out)))
+    let state = &state;
+    create_named(
+        "target type",
+        items,
+        |t| &t.name,
+        |t| async move {
+            state
+                .store
+                .create_target_type(&t.name, &t.description)
+                .await
+        },
+    )
+    .await
 }
 
 async fn show_type(
