@@ -29,6 +29,10 @@ CI_PACKAGES=(
 # shellcheck disable=SC2034 # used by the scripts that source this file
 TARGET_DIR=$(realpath -m "${CARGO_TARGET_DIR:-$PWD/target}")
 
+# A full test run compiles everything once; incremental caches would only
+# double the disk it needs. A developer's own `cargo` commands keep them.
+export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
+
 log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 
 # Installs whichever of the given Debian packages are missing.
