@@ -13,6 +13,7 @@ DEPENDS:append:raspberrypi4-64 = " u-boot-tools-native"
 SRC_URI = " \
     file://grub.cfg \
     file://uboot-env.txt \
+    file://make-uboot-env \
 "
 
 inherit deploy nopackages
@@ -23,8 +24,13 @@ PACKAGE_ARCH = "${MACHINE_ARCH}"
 # Which bootloader reads the environment: GRUB on x86-64, U-Boot elsewhere.
 EXAMPLE_BOOTLOADER ??= "uboot"
 EXAMPLE_BOOTLOADER:x86-64 = "grub"
-# GRUB's EFI binary comes from grub-efi's deploy step.
+
+# GRUB's EFI binary comes from grub-efi's deploy step; U-Boot's default
+# environment (the base of uboot.env, see files/make-uboot-env) from
+# U-Boot's, which oe-core's u-boot.inc deploys as UBOOT_INITIAL_ENV.
 do_compile[depends] += "${@'grub-efi:do_deploy' if d.getVar('EXAMPLE_BOOTLOADER') == 'grub' else ''}"
+do_compile[depends] += "${@'virtual/bootloader:do_deploy' if d.getVar('EXAMPLE_BOOTLOADER') == 'uboot' else ''}"
+EXAMPLE_UBOOT_INITIAL_ENV ??= "u-boot-initial-env"
 
 # Size of the U-Boot environment: must match CONFIG_ENV_SIZE of the board's
 # U-Boot (0x4000 for the Raspberry Pi configurations).
@@ -56,7 +62,8 @@ do_compile() {
         make_vfat example-bootenv.vfat BOOTENV 8192
         mcopy -m -i example-bootenv.vfat grubenv ::/grubenv
     else
-        mkenvimage -s ${EXAMPLE_UBOOT_ENV_SIZE} -o uboot.env ${UNPACKDIR}/uboot-env.txt
+        ${UNPACKDIR}/make-uboot-env ${EXAMPLE_UBOOT_ENV_SIZE} \
+            ${DEPLOY_DIR_IMAGE}/${EXAMPLE_UBOOT_INITIAL_ENV} ${UNPACKDIR}/uboot-env.txt uboot.env
         make_vfat example-bootenv.vfat BOOTENV 8192
         mcopy -m -i example-bootenv.vfat uboot.env ::/uboot.env
     fi
