@@ -16,12 +16,18 @@
 #   grub-common python3-venv                  offline checks of the Yocto layer (grub-script-check, oelint-adv, kas)
 #   qemu-system-x86 ovmf grub-efi-amd64-bin busybox-static dosfstools mtools fdisk kmod cpio
 #                                             the qemu A/B boot test (ci/qemu-ab-test)
+#   qemu-system-arm gcc-aarch64-linux-gnu bison flex libgnutls28-dev uuid-dev u-boot-tools
+#   libubootenv-tool gpgv xz-utils debian-archive-keyring
+#                                             the qemu U-Boot test (ci/qemu-uboot-test):
+#                                             U-Boot built from Debian's source, fw_setenv
 # shellcheck disable=SC2034 # used by the scripts that source this file
 CI_PACKAGES=(
   rauc rauc-service squashfs-tools libsquashfs-dev libclang-dev cryptsetup-bin
   dbus libglib2.0-bin e2fsprogs softhsm2 opensc libengine-pkcs11-openssl
   postgresql shellcheck pkg-config openssl libssl-dev python3 grub-common python3-venv time curl
   qemu-system-x86 ovmf grub-efi-amd64-bin busybox-static dosfstools mtools fdisk kmod cpio
+  qemu-system-arm gcc-aarch64-linux-gnu bison flex libgnutls28-dev uuid-dev u-boot-tools
+  libubootenv-tool gpgv xz-utils debian-archive-keyring
 )
 
 # Where cargo puts binaries: honours CARGO_TARGET_DIR like cargo does.
