@@ -135,6 +135,59 @@ async fn install_failure_is_reported() {
     assert!(srv.messages(action).await.join("\n").contains("ompatible"));
 }
 
+/// With `streaming = true` the agent downloads nothing: it hands RAUC the
+/// artifact's URL and the device's token header. Debian's RAUC 1.8 is built
+/// without streaming (meta-rauc's is built with it): given a URL it tries a
+/// plain download of its own, which does not carry the streaming headers,
+/// and the server refuses it. What is checked is that the URL went to RAUC
+/// instead of the agent downloading, and that RAUC's reason reaches the
+/// server.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streaming_hands_the_url_to_rauc_and_reports_its_answer() {
+    let dev = Device::new();
+    let srv = Server::start().await;
+    let token = srv.target("dev1").await;
+    let bundle = dev.bundle("u.raucb", "2.0.0", COMPATIBLE, 5);
+    let action = srv
+        .assign("dev1", &bundle, "2.0.0", ActionType::Forced)
+        .await;
+    let mut cfg = config(&dev, &srv.base, "dev1", &token, "");
+    cfg.install.streaming = true;
+    let d = daemon(cfg).await;
+    let (step, _) = d.tick().await;
+    assert_eq!(step, Some(Step::Failed(action as u64)));
+    assert!(!took_reboot(&dev));
+    let downloads = dev.path("agent-state").join("downloads");
+    let downloaded = std::fs::read_dir(&downloads)
+        .map(|entries| entries.count())
+        .unwrap_or(0);
+    assert_eq!(
+        downloaded,
+        0,
+        "nothing downloaded in {}",
+        downloads.display()
+    );
+    assert!(
+        slot_holds(&dev.rauc.slot(1), &vec![0u8; 2 << 20]),
+        "slot B untouched"
+    );
+    assert_eq!(srv.state(action).await, ActionState::Error);
+    let msgs = srv.messages(action).await;
+    assert!(
+        msgs.iter().any(|m| m == "installing (streaming)"),
+        "{msgs:?}"
+    );
+    let failure = msgs
+        .iter()
+        .find(|m| m.starts_with("installation failed"))
+        .unwrap_or_else(|| panic!("no failure reported: {msgs:?}"));
+    assert!(
+        failure.contains("/controller/v1/dev1/softwaremodules/")
+            && failure.contains("/artifacts/u.raucb"),
+        "RAUC was given the artifact's URL: {failure}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn development_mode_reports_but_never_installs() {
     let dev = Device::new();
