@@ -66,6 +66,7 @@ do_compile() {
             ${DEPLOY_DIR_IMAGE}/${EXAMPLE_UBOOT_INITIAL_ENV} ${UNPACKDIR}/uboot-env.txt uboot.env
         make_vfat example-bootenv.vfat BOOTENV 8192
         mcopy -m -i example-bootenv.vfat uboot.env ::/uboot.env
+        mcopy -m -i example-bootenv.vfat uboot.env ::/uboot-redund.env
     fi
 }
 

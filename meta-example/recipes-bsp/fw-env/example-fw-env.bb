@@ -1,7 +1,7 @@
 SUMMARY = "U-Boot environment location for fw_printenv/fw_setenv (RAUC)"
-DESCRIPTION = "Tells libubootenv where the U-Boot environment is: uboot.env \
-on the bootenv partition, mounted at /bootenv. RAUC's uboot backend uses \
-fw_setenv and fw_printenv with this file."
+DESCRIPTION = "Tells libubootenv where the U-Boot environment is: the redundant \
+pair uboot.env and uboot-redund.env on the bootenv partition, mounted at \
+/bootenv. RAUC's uboot backend uses fw_setenv and fw_printenv with this file."
 HOMEPAGE = "https://example.com/ota"
 LICENSE = "MIT"
 LIC_FILES_CHKSUM = "file://${COMMON_LICENSE_DIR}/MIT;md5=0835ade698e0bcf8506ecda2f7b4f302"
