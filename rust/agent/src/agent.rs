@@ -20,7 +20,7 @@
 
 use crate::backoff::Backoff;
 use crate::client::{ClientError, DdiClient};
-use crate::config::Config;
+use crate::config::{Config, ConsentMode};
 use crate::download::{self, DownloadError};
 use crate::exec;
 use crate::installer::{self, InstallOptions, Installer};
@@ -32,7 +32,7 @@ use ota_ddi::{
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 /// Errors of one agent step. Every one is retried after a back-off.
 #[derive(Debug, thiserror::Error)]
@@ -74,6 +74,10 @@ pub enum Step {
     Canceled(u64),
     /// Waiting for the maintenance window.
     Waiting(u64),
+    /// The action waits for consent that has not been given yet.
+    AwaitingConsent(u64),
+    /// Consent was given (`true`) or refused, and reported.
+    Consented(u64, bool),
 }
 
 /// The agent.
@@ -86,6 +90,8 @@ pub struct Agent {
     reboot_requested: bool,
     /// Set while the application has asked to postpone the reboot.
     pub defer: crate::control::Deferral,
+    /// The action waiting for the application's consent, and its answer.
+    pub consent: crate::control::ConsentDesk,
 }
 
 fn feedback(execution: Execution, finished: Finished, details: Vec<String>) -> ActionFeedback {
@@ -114,6 +120,7 @@ impl Agent {
             backoff,
             reboot_requested: false,
             defer,
+            consent: crate::control::ConsentDesk::default(),
         }
     }
 
@@ -375,12 +382,80 @@ impl Agent {
             );
             return Ok((Step::Canceled(id), sleep));
         }
+        match &base.links.confirmation_base {
+            Some(link) => {
+                let step = self.consent_step(&link.href).await?;
+                // Once consent is given the deployment is offered at once:
+                // poll again without waiting out the interval.
+                let wait = if matches!(step, Step::Consented(_, true)) {
+                    Duration::ZERO
+                } else {
+                    sleep
+                };
+                return Ok((step, wait));
+            }
+            None => self.consent.clear(),
+        }
         if let Some(link) = &base.links.deployment_base {
             let d = self.client.deployment(&link.href).await?;
             let step = self.deploy(d).await?;
             return Ok((step, sleep));
         }
         Ok((Step::Idle, sleep))
+    }
+
+    /// An action waits for the device's consent: answer as `consent.mode`
+    /// says, or leave it waiting.
+    async fn consent_step(&mut self, href: &str) -> Result<Step, AgentError> {
+        let waiting = self.client.confirmation(href).await?;
+        let id = waiting.id.get();
+        let answer = match self.cfg.consent.mode {
+            ConsentMode::Operator => None,
+            ConsentMode::Auto => Some((
+                true,
+                "confirmed by the device (consent.mode = auto)".to_string(),
+            )),
+            ConsentMode::Application => {
+                self.consent.offer(crate::control::WaitingAction {
+                    action: id,
+                    version: waiting
+                        .confirmation
+                        .chunks
+                        .first()
+                        .map(|c| c.version.clone()),
+                    update: waiting.confirmation.update,
+                });
+                self.consent.take_answer(id).map(|a| {
+                    let how = if a.confirmed { "confirmed" } else { "denied" };
+                    let details = match a.details {
+                        Some(d) => format!("{how} by the application: {d}"),
+                        None => format!("{how} by the application"),
+                    };
+                    (a.confirmed, details)
+                })
+            }
+        };
+        let Some((confirmed, details)) = answer else {
+            debug!(action = id, "waiting for consent");
+            return Ok(Step::AwaitingConsent(id));
+        };
+        let fb = ota_ddi::ConfirmationFeedback {
+            confirmation: if confirmed {
+                ota_ddi::Confirmation::Confirmed
+            } else {
+                ota_ddi::Confirmation::Denied
+            },
+            code: None,
+            details: vec![details],
+        };
+        match self.client.confirmation_feedback(id, &fb).await {
+            Ok(()) => {}
+            // Confirmed by the operator or closed meanwhile: nothing to answer.
+            Err(e) if matches!(e.status().map(|s| s.as_u16()), Some(404 | 410)) => {}
+            Err(e) => return Err(e.into()),
+        }
+        info!(action = id, confirmed, "answered the consent request");
+        Ok(Step::Consented(id, confirmed))
     }
 
     /// Fetches, checks, writes and confirms the device's configuration.

@@ -258,6 +258,25 @@ impl DdiClient {
         self.get_json(self.resolve(href)?).await
     }
 
+    /// Follows a `confirmationBase/{actionId}` link: the action waiting for consent.
+    pub async fn confirmation(&self, href: &str) -> Result<ota_ddi::ConfirmationBaseAction> {
+        self.get_json(self.resolve(href)?).await
+    }
+
+    /// Confirms or denies a waiting action.
+    pub async fn confirmation_feedback(
+        &self,
+        action: u64,
+        fb: &ota_ddi::ConfirmationFeedback,
+    ) -> Result<()> {
+        let url = self.url_for_path(&ota_ddi::paths::confirmation_feedback(
+            &self.tenant,
+            &self.controller_id,
+            ActionId(action),
+        ))?;
+        self.send_json(reqwest::Method::POST, url, fb).await
+    }
+
     /// Follows a `deviceConfig` link.
     pub async fn device_config(&self, href: &str) -> Result<ota_ddi::DeviceConfig> {
         self.get_json(self.resolve(href)?).await

@@ -197,6 +197,31 @@ pub struct Development {
     pub marker_file: Option<PathBuf>,
 }
 
+/// Who answers the server's consent flow (hawkBit's user confirmation).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ConsentMode {
+    /// The agent does not answer: an operator confirms on the server (or
+    /// switches the target's auto-confirm on). The action waits until then.
+    #[default]
+    Operator,
+    /// The agent confirms every action the server asks about: for devices
+    /// with no one to ask, on a server whose other devices have.
+    Auto,
+    /// The application on the device confirms or denies through the
+    /// control socket (`GET`/`POST /consent`), e.g. after asking its user.
+    Application,
+}
+
+/// `[consent]`: the server's consent flow.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Consent {
+    /// See [`ConsentMode`].
+    #[serde(default)]
+    pub mode: ConsentMode,
+}
+
 fn default_max_upload() -> u64 {
     2 << 30
 }
@@ -240,6 +265,9 @@ pub struct Config {
     /// Development mode.
     #[serde(default)]
     pub development: Development,
+    /// The server's consent flow.
+    #[serde(default)]
+    pub consent: Consent,
     /// Local upload interface (off when absent).
     pub local: Option<Local>,
     /// Per-device configuration from the server (not fetched when absent).
@@ -294,6 +322,11 @@ impl Config {
         }
         if self.reboot.command.is_empty() {
             return Err(invalid("reboot.command must not be empty".into()));
+        }
+        if self.consent.mode == ConsentMode::Application && self.reboot.control_socket.is_none() {
+            return Err(invalid(
+                "consent.mode = \"application\" needs reboot.control_socket: the application answers there".into(),
+            ));
         }
         Ok(())
     }

@@ -138,12 +138,24 @@ impl Daemon {
             });
         }
         if let Some(sock) = self.cfg.reboot.control_socket.clone() {
-            let deferral = agent.lock().await.defer.clone();
-            tasks.spawn(async move {
-                if let Err(e) = crate::control::serve(&sock, deferral).await {
-                    warn!(error = %e, "control socket stopped");
+            let (deferral, consent) = {
+                let a = agent.lock().await;
+                (a.defer.clone(), a.consent.clone())
+            };
+            // Updates go on without the socket: the application loses its
+            // say (deferral, consent), not the device its updates.
+            match crate::control::bind(&sock) {
+                Ok(listener) => {
+                    tasks.spawn(async move {
+                        if let Err(e) = crate::control::serve(listener, deferral, consent).await {
+                            warn!(error = %e, "control socket stopped");
+                        }
+                    });
                 }
-            });
+                Err(e) => {
+                    warn!(socket = %sock.display(), error = %e, "cannot create the control socket")
+                }
+            }
         }
         crate::notify::notify("READY=1");
         if let Some(every) = crate::notify::watchdog_interval() {

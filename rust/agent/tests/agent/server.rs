@@ -5,7 +5,8 @@ use hawkbit_compat_server::config::{Cli, Config};
 use hawkbit_compat_server::secret::Secret;
 use hawkbit_compat_server::startup::Application;
 use hawkbit_compat_server::store::{
-    ActionState, ActionType, NewArtifact, NewDistributionSet, NewSoftwareModule, NewTarget, Store,
+    ActionState, ActionType, AssignOptions, NewArtifact, NewDistributionSet, NewSoftwareModule,
+    NewTarget, Store,
 };
 use std::sync::atomic::{AtomicU32, Ordering};
 
@@ -69,6 +70,23 @@ impl Server {
         version: &str,
         action_type: ActionType,
     ) -> i64 {
+        self.assign_with(
+            controller,
+            bundle,
+            version,
+            &AssignOptions::of_type(action_type),
+        )
+        .await
+    }
+
+    /// Like [`Server::assign`], with every assignment option.
+    pub async fn assign_with(
+        &self,
+        controller: &str,
+        bundle: &std::path::Path,
+        version: &str,
+        opts: &AssignOptions,
+    ) -> i64 {
         static N: AtomicU32 = AtomicU32::new(0);
         let n = N.fetch_add(1, Ordering::Relaxed);
         let target = self
@@ -114,7 +132,7 @@ impl Server {
             .await
             .unwrap();
         self.store
-            .assign(target.target_id, ds.distribution_set_id, action_type)
+            .assign_with(target.target_id, ds.distribution_set_id, opts)
             .await
             .unwrap()
             .action_id
