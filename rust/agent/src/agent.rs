@@ -92,6 +92,8 @@ pub struct Agent {
     pub defer: crate::control::Deferral,
     /// The action waiting for the application's consent, and its answer.
     pub consent: crate::control::ConsentDesk,
+    /// The last action this agent confirmed.
+    confirmed_last: Option<u64>,
 }
 
 fn feedback(execution: Execution, finished: Finished, details: Vec<String>) -> ActionFeedback {
@@ -121,6 +123,7 @@ impl Agent {
             reboot_requested: false,
             defer,
             consent: crate::control::ConsentDesk::default(),
+            confirmed_last: None,
         }
     }
 
@@ -386,11 +389,15 @@ impl Agent {
             Some(link) => {
                 let step = self.consent_step(&link.href).await?;
                 // Once consent is given the deployment is offered at once:
-                // poll again without waiting out the interval.
-                let wait = if matches!(step, Step::Consented(_, true)) {
-                    Duration::ZERO
-                } else {
-                    sleep
+                // poll again without waiting out the interval. Only once per
+                // action, so a server that keeps asking cannot make the
+                // device poll in a tight loop.
+                let wait = match step {
+                    Step::Consented(id, true) if self.confirmed_last != Some(id) => {
+                        self.confirmed_last = Some(id);
+                        Duration::ZERO
+                    }
+                    _ => sleep,
                 };
                 return Ok((step, wait));
             }
