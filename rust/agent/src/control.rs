@@ -245,6 +245,44 @@ pub async fn serve(
 mod tests {
     use super::*;
 
+    fn waiting(action: u64) -> WaitingAction {
+        WaitingAction {
+            action,
+            version: Some("2.0.0".into()),
+            update: ota_ddi::HandlingType::Forced,
+        }
+    }
+
+    fn answer(action: u64, confirmed: bool) -> ConsentAnswer {
+        ConsentAnswer {
+            action,
+            confirmed,
+            details: None,
+        }
+    }
+
+    #[test]
+    fn consent_answers_only_the_action_waiting_and_only_once() {
+        let desk = ConsentDesk::default();
+        assert!(desk.answer(answer(7, true)).is_err(), "nothing waits yet");
+        desk.offer(waiting(7));
+        assert!(desk.answer(answer(8, true)).is_err(), "another action");
+        assert_eq!(desk.take_answer(7), None, "no answer yet");
+        desk.answer(answer(7, false)).unwrap();
+        assert_eq!(desk.take_answer(8), None);
+        assert_eq!(desk.take_answer(7), Some(answer(7, false)));
+        assert_eq!(desk.take_answer(7), None, "taken once");
+        assert_eq!(desk.waiting(), None, "answered actions stop waiting");
+        // The server moves on to another action: a stale answer is dropped.
+        desk.offer(waiting(7));
+        desk.answer(answer(7, true)).unwrap();
+        desk.offer(waiting(9));
+        assert_eq!(desk.take_answer(7), None);
+        assert_eq!(desk.waiting().map(|w| w.action), Some(9));
+        desk.clear();
+        assert_eq!(desk.waiting(), None);
+    }
+
     #[tokio::test(start_paused = true)]
     async fn deferral_is_bounded() {
         let d = Deferral::new(Duration::from_secs(600));
