@@ -11,13 +11,11 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use update_agent::agent::Step;
 
 async fn waiting_action(dev: &Device, srv: &Server) -> (String, i64) {
-    let token = srv.target("dev1").await;
-    let bundle = dev.bundle("u.raucb", "2.0.0", COMPATIBLE, 5);
     let opts = AssignOptions {
         confirmation_required: true,
         ..AssignOptions::of_type(ActionType::Forced)
     };
-    let action = srv.assign_with("dev1", &bundle, "2.0.0", &opts).await;
+    let (token, action) = srv.release_for_dev1(dev, &opts).await;
     assert_eq!(srv.state(action).await, ActionState::WaitForConfirmation);
     (token, action)
 }

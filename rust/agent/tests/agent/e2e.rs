@@ -4,7 +4,7 @@
 
 use crate::helpers::*;
 use crate::server::Server;
-use hawkbit_compat_server::store::{ActionState, ActionType};
+use hawkbit_compat_server::store::{ActionState, ActionType, AssignOptions};
 use ota_testkit::data::image;
 use update_agent::agent::Step;
 
@@ -146,10 +146,8 @@ async fn install_failure_is_reported() {
 async fn streaming_hands_the_url_to_rauc_and_reports_its_answer() {
     let dev = Device::new();
     let srv = Server::start().await;
-    let token = srv.target("dev1").await;
-    let bundle = dev.bundle("u.raucb", "2.0.0", COMPATIBLE, 5);
-    let action = srv
-        .assign("dev1", &bundle, "2.0.0", ActionType::Forced)
+    let (token, action) = srv
+        .release_for_dev1(&dev, &AssignOptions::of_type(ActionType::Forced))
         .await;
     let mut cfg = config(&dev, &srv.base, "dev1", &token, "");
     cfg.install.streaming = true;
@@ -192,10 +190,8 @@ async fn streaming_hands_the_url_to_rauc_and_reports_its_answer() {
 async fn development_mode_reports_but_never_installs() {
     let dev = Device::new();
     let srv = Server::start().await;
-    let token = srv.target("dev1").await;
-    let bundle = dev.bundle("u.raucb", "2.0.0", COMPATIBLE, 5);
-    let action = srv
-        .assign("dev1", &bundle, "2.0.0", ActionType::Forced)
+    let (token, action) = srv
+        .release_for_dev1(&dev, &AssignOptions::of_type(ActionType::Forced))
         .await;
     let marker = dev.path("do_not_update");
     std::fs::write(&marker, b"").unwrap();
@@ -227,9 +223,9 @@ async fn development_mode_reports_but_never_installs() {
 async fn cancel_before_installation_is_accepted() {
     let dev = Device::new();
     let srv = Server::start().await;
-    let token = srv.target("dev1").await;
-    let bundle = dev.bundle("u.raucb", "2.0.0", COMPATIBLE, 5);
-    let action = srv.assign("dev1", &bundle, "2.0.0", ActionType::Soft).await;
+    let (token, action) = srv
+        .release_for_dev1(&dev, &AssignOptions::of_type(ActionType::Soft))
+        .await;
     srv.store.request_cancel(action).await.unwrap();
     let d = daemon(config(&dev, &srv.base, "dev1", &token, "")).await;
     let (step, _) = d.tick().await;
@@ -283,10 +279,8 @@ async fn unreachable_server_and_500s_back_off() {
 async fn disk_full_is_reported_before_downloading() {
     let dev = Device::new();
     let srv = Server::start().await;
-    let token = srv.target("dev1").await;
-    let bundle = dev.bundle("u.raucb", "2.0.0", COMPATIBLE, 5);
-    let action = srv
-        .assign("dev1", &bundle, "2.0.0", ActionType::Forced)
+    let (token, action) = srv
+        .release_for_dev1(&dev, &AssignOptions::of_type(ActionType::Forced))
         .await;
     // The state directory on a real, small filesystem.
     let state = dev.path("agent-state");

@@ -138,6 +138,20 @@ impl Server {
             .action_id
     }
 
+    /// The set-up most tests share: target `dev1`, and release 2.0.0
+    /// (`u.raucb`, compatible, payload seed 5) assigned to it with `opts`.
+    /// Returns the target's token and the action.
+    pub async fn release_for_dev1(
+        &self,
+        dev: &crate::helpers::Device,
+        opts: &AssignOptions,
+    ) -> (String, i64) {
+        let token = self.target("dev1").await;
+        let bundle = dev.bundle("u.raucb", "2.0.0", crate::helpers::COMPATIBLE, 5);
+        let action = self.assign_with("dev1", &bundle, "2.0.0", opts).await;
+        (token, action)
+    }
+
     pub async fn state(&self, action: i64) -> ActionState {
         self.store.action(action).await.unwrap().unwrap().state
     }
