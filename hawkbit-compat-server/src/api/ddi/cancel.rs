@@ -35,10 +35,7 @@ pub(super) async fn cancel_feedback(
     ddi: DdiTarget,
     body: Bytes,
 ) -> Result<(), ApiError> {
-    let action = ddi.own_action(&state).await?;
-    if !action.active {
-        return Err(ApiError::Gone);
-    }
+    let action = ddi.own_open_action(&state).await?;
     if action.state != ActionState::Canceling {
         return Err(ApiError::MethodNotAllowed(
             "the action is not being canceled",

@@ -93,10 +93,7 @@ pub(super) async fn confirmation_feedback(
     ddi: DdiTarget,
     body: Bytes,
 ) -> Result<(), ApiError> {
-    let action = ddi.own_action(&state).await?;
-    if !action.active {
-        return Err(ApiError::Gone);
-    }
+    let action = ddi.own_open_action(&state).await?;
     if action.state != ActionState::WaitForConfirmation {
         return Err(ApiError::NotFound);
     }
@@ -106,21 +103,18 @@ pub(super) async fn confirmation_feedback(
         .into_iter()
         .take(super::deployment::MAX_MESSAGES)
         .collect();
-    match state
-        .store
-        .confirm_action(
-            action.action_id,
-            fb.confirmation == Confirmation::Confirmed,
-            fb.code,
-            details,
-        )
-        .await
-    {
-        Ok(_) => Ok(()),
-        // Changed concurrently (closed, or confirmed by the operator).
-        Err(store::Error::InvalidState(_)) => Err(ApiError::Gone),
-        Err(e) => Err(e.into()),
-    }
+    // Changed concurrently: closed, or confirmed by the operator.
+    super::closed_meanwhile(
+        state
+            .store
+            .confirm_action(
+                action.action_id,
+                fb.confirmation == Confirmation::Confirmed,
+                fb.code,
+                details,
+            )
+            .await,
+    )
 }
 
 /// `POST .../confirmationBase/activateAutoConfirm` (body optional): 409 if already on.

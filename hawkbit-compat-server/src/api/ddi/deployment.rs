@@ -290,15 +290,12 @@ pub(super) async fn apply_feedback(
         ));
     }
     let entry = status_entry(fb, transition.history);
-    match state
-        .store
-        .record_action_status(action.action_id, transition.new_state, &entry)
-        .await
-    {
-        Ok(_) => Ok(()),
-        Err(store::Error::InvalidState(_)) => Err(ApiError::Gone),
-        Err(e) => Err(e.into()),
-    }
+    super::closed_meanwhile(
+        state
+            .store
+            .record_action_status(action.action_id, transition.new_state, &entry)
+            .await,
+    )
 }
 
 /// `POST .../deploymentBase/{actionId}/feedback`
@@ -307,10 +304,7 @@ pub(super) async fn deployment_feedback(
     ddi: DdiTarget,
     body: Bytes,
 ) -> Result<(), ApiError> {
-    let action = ddi.own_action(&state).await?;
-    if !action.active {
-        return Err(ApiError::Gone);
-    }
+    let action = ddi.own_open_action(&state).await?;
     if action.state == ActionState::WaitForConfirmation {
         // Not offered yet: the device must confirm it first (as in hawkBit).
         return Err(ApiError::NotFound);

@@ -249,6 +249,26 @@ impl DdiTarget {
             _ => Err(ApiError::NotFound),
         }
     }
+
+    /// [`Self::own_action`] for a feedback report: 410 once the action is closed, since a
+    /// device reporting on it is late rather than wrong.
+    async fn own_open_action(&self, state: &AppState) -> Result<Action, ApiError> {
+        let action = self.own_action(state).await?;
+        if !action.active {
+            return Err(ApiError::Gone);
+        }
+        Ok(action)
+    }
+}
+
+/// The store's answer to a feedback write: an action closed (or settled by the operator)
+/// between the handler's check and the write is 410, as if it had been closed before.
+fn closed_meanwhile<T>(written: Result<T, crate::store::Error>) -> Result<(), ApiError> {
+    match written {
+        Ok(_) => Ok(()),
+        Err(crate::store::Error::InvalidState(_)) => Err(ApiError::Gone),
+        Err(e) => Err(e.into()),
+    }
 }
 
 impl FromRequestParts<AppState> for DdiTarget {
